@@ -1,0 +1,149 @@
+//! Benchmark: apply 1,000 generated SQL revisions to an empty SQLite
+//! database with aludel (warm component cache), and the same SQL through one
+//! sqlx connection with one transaction per revision and no aludel. Prints
+//! both times and their ratio; the target is a ratio of at most 1.5.
+//!
+//! Run with `cargo bench --bench apply_sql_revisions` (add `-- 300` for
+//! another revision count).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use aludel::migrate::Migrator;
+use aludel::project::Project;
+use aludel::runtime::{Runtime, RuntimeOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
+
+const ROUNDS: usize = 3;
+
+fn main() {
+    let count: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1000);
+    let work = tempfile::tempdir().expect("a temporary directory");
+    let project_dir = work.path().join("project");
+    generate_project(&project_dir, count);
+    let project =
+        Project::open(&project_dir.join("aludel.toml")).expect("the generated project opens");
+    let options = RuntimeOptions {
+        cache_dir: Some(work.path().join("cache")),
+        ..RuntimeOptions::default()
+    };
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        // Warm the disk cache once, as a deployment's second run would find it.
+        let warm_db = work.path().join("warm.db");
+        run_aludel(&project, &options, &warm_db).await;
+
+        let mut aludel_times = Vec::new();
+        let mut raw_times = Vec::new();
+        for round in 0..ROUNDS {
+            let db = work.path().join(format!("aludel-{round}.db"));
+            aludel_times.push(run_aludel(&project, &options, &db).await);
+            let db = work.path().join(format!("raw-{round}.db"));
+            raw_times.push(run_raw(&project, &db).await);
+        }
+        let aludel = median(&mut aludel_times);
+        let raw = median(&mut raw_times);
+        println!("revisions:            {count}");
+        println!("raw sqlx (median of {ROUNDS}): {:>8.1} ms", ms(raw));
+        println!("aludel   (median of {ROUNDS}): {:>8.1} ms", ms(aludel));
+        println!(
+            "per revision:         raw {:.3} ms, aludel {:.3} ms",
+            ms(raw) / count as f64,
+            ms(aludel) / count as f64
+        );
+        println!(
+            "ratio aludel / raw:   {:.2}x (target ≤ 1.5x)",
+            aludel.as_secs_f64() / raw.as_secs_f64()
+        );
+    });
+}
+
+fn generate_project(dir: &Path, count: usize) {
+    std::fs::create_dir_all(dir.join("versions")).expect("create versions/");
+    std::fs::write(
+        dir.join("aludel.toml"),
+        "[database]\nurl = \"sqlite://unused.db\"\n",
+    )
+    .expect("write aludel.toml");
+    let mut parent: Option<String> = None;
+    for i in 0..count {
+        let id = format!("{i:012x}");
+        let rev = dir.join("versions").join(format!("{id}_table_{i}"));
+        std::fs::create_dir_all(&rev).expect("create a revision directory");
+        let parents = parent
+            .as_ref()
+            .map(|p| format!("\"{p}\""))
+            .unwrap_or_default();
+        std::fs::write(
+            rev.join("revision.toml"),
+            format!(
+                "id = \"{id}\"\nparents = [{parents}]\nmessage = \"table {i}\"\nplugin = \"sql\"\n"
+            ),
+        )
+        .expect("write revision.toml");
+        std::fs::write(
+            rev.join("upgrade.sql"),
+            format!(
+                "CREATE TABLE t_{i} (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+                 INSERT INTO t_{i} (id, name) VALUES (1, 'one'), (2, 'two'), (3, 'three');\n\
+                 CREATE INDEX t_{i}_name ON t_{i} (name);\n"
+            ),
+        )
+        .expect("write upgrade.sql");
+        std::fs::write(rev.join("downgrade.sql"), format!("DROP TABLE t_{i};\n"))
+            .expect("write downgrade.sql");
+        parent = Some(id);
+    }
+}
+
+/// Everything a second `aludel upgrade head` does, but process start-up:
+/// read the project, start the engine, connect, plan, run each revision.
+async fn run_aludel(project_template: &Project, options: &RuntimeOptions, db: &Path) -> Duration {
+    let started = Instant::now();
+    let project = Project::open(&project_template.root.join("aludel.toml")).expect("project opens");
+    let runtime = Runtime::new(options.clone()).expect("runtime starts");
+    let url = format!("sqlite://{}", db.display());
+    let conn = aludel::db::connect(&url).await.expect("connects");
+    let mut migrator = Migrator::new(&project, &runtime, conn).expect("graph is valid");
+    let applied = migrator.upgrade("head").await.expect("upgrade succeeds");
+    assert_eq!(applied.len(), project.revisions.len());
+    started.elapsed()
+}
+
+/// The baseline: the same files, one connection, one transaction each.
+async fn run_raw(project: &Project, db: &Path) -> Duration {
+    let started = Instant::now();
+    let mut conn = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
+        .expect("a valid URL")
+        .create_if_missing(true)
+        .connect()
+        .await
+        .expect("connects");
+    for rev in &project.revisions {
+        let sql = std::fs::read_to_string(rev.dir.join("upgrade.sql")).expect("read upgrade.sql");
+        let mut tx = conn.begin().await.expect("begin");
+        tx.execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+            .await
+            .expect("the SQL runs");
+        tx.commit().await.expect("commit");
+    }
+    started.elapsed()
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,63 @@
+//! Builds the built-in `sql` plugin for wasm32-wasip2 so the host can embed
+//! it: a user of aludel never needs a wasm toolchain to run SQL revisions.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace")
+        .to_path_buf();
+    for path in [
+        "plugins/sql/src",
+        "plugins/sql/Cargo.toml",
+        "sdk/src",
+        "sdk/Cargo.toml",
+        "wit",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+
+    // A target directory of its own: the outer cargo holds the lock on ours.
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("guests");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(root.join("plugins/sql/Cargo.toml"))
+    .env("CARGO_TARGET_DIR", &target_dir);
+    // What cargo sets for this build script must not leak into a build for
+    // another target.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("cannot run cargo to build plugins/sql");
+    if !status.success() {
+        panic!(
+            "building plugins/sql for wasm32-wasip2 failed; is the target installed? \
+             (`rustup target add wasm32-wasip2`)"
+        );
+    }
+    let built = target_dir.join("wasm32-wasip2/release/aludel_plugin_sql.wasm");
+    let out =
+        PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("aludel_plugin_sql.wasm");
+    std::fs::copy(&built, &out)
+        .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", built.display(), out.display()));
+}

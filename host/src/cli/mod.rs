@@ -1,0 +1,151 @@
+//! The command line: one file per subcommand, each turning its flags into a
+//! call of the library. Data goes to stdout; progress and errors to stderr.
+
+mod build;
+mod current;
+mod downgrade;
+mod history;
+mod init;
+mod revision;
+mod upgrade;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aludel::db::{self, Connection};
+use aludel::project::Project;
+use aludel::runtime::{Runtime, RuntimeOptions};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aludel",
+    version,
+    about = "Database migrations as sandboxed WebAssembly components"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The project's configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "aludel.toml",
+        env = "ALUDEL_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// The database URL; overrides DATABASE_URL and aludel.toml.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<String>,
+    /// More detail on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new project: aludel.toml, versions/, templates/.
+    Init(init::InitArgs),
+    /// Create a new revision from a template.
+    Revision(revision::RevisionArgs),
+    /// Build revisions written in Rust into components.
+    Build(build::BuildArgs),
+    /// Apply revisions up to a target (default: head).
+    Upgrade(upgrade::UpgradeArgs),
+    /// Revert revisions down to a target.
+    Downgrade(downgrade::DowngradeArgs),
+    /// Show the revisions the database is at.
+    Current(current::CurrentArgs),
+    /// List the revisions, newest first.
+    History(history::HistoryArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Revision(args) => revision::run(args, &global),
+        Command::Build(args) => build::run(args, &global),
+        Command::Upgrade(args) => block_on(upgrade::run(args, &global)),
+        Command::Downgrade(args) => block_on(downgrade::run(args, &global)),
+        Command::Current(args) => block_on(current::run(args, &global)),
+        Command::History(args) => history::run(args, &global),
+    }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(f)
+}
+
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "warn,aludel=info",
+        (false, 1) => "warn,aludel=debug",
+        (false, _) => "info,aludel=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ALUDEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(verbose > 0)
+        .init();
+}
+
+fn open_project(global: &Global) -> anyhow::Result<Project> {
+    Ok(Project::open(&global.config)?)
+}
+
+/// The URL from --url, else DATABASE_URL (both through clap), else aludel.toml.
+fn database_url(project: &Project, global: &Global) -> anyhow::Result<String> {
+    match &global.url {
+        Some(url) => Ok(url.clone()),
+        None => project
+            .database_url()
+            .ok_or_else(|| db::ConnectError::Missing.into()),
+    }
+}
+
+async fn connect(project: &Project, global: &Global) -> anyhow::Result<Box<dyn Connection>> {
+    let url = database_url(project, global)?;
+    tracing::debug!("connecting to {}", db::redact_url(&url));
+    Ok(db::connect(&url).await?)
+}
+
+fn runtime(project: &Project) -> anyhow::Result<Runtime> {
+    let rt = &project.config.runtime;
+    let options = RuntimeOptions {
+        memory_limit: usize::try_from(rt.memory_limit_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
+        timeout: Duration::from_secs(rt.timeout_seconds),
+        // ALUDEL_CACHE_DIR, else [runtime] cache_dir, else the user's cache.
+        cache_dir: std::env::var_os("ALUDEL_CACHE_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| rt.resolved_cache_dir(&project.root))
+            .or_else(aludel::runtime::ComponentCache::default_dir),
+    };
+    Runtime::new(options).map_err(|e| aludel::Error::Runtime(format!("{e:#}")).into())
+}
+
+fn display_path(path: &Path) -> String {
+    path.display().to_string()
+}

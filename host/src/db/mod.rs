@@ -1,0 +1,225 @@
+//! The database side of a run: one backend per database behind the
+//! [`Connection`] trait, which reads like the algorithm that drives it
+//! (`begin`, the version table, the guest's statements, `commit`).
+//!
+//! The types here are the host's own, not the generated WIT types, so the
+//! brokering logic can be exercised without any WebAssembly.
+
+mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+/// The most rows one cursor batch returns, whatever the guest asks for:
+/// a guest-controlled size must not make the host buffer a whole table.
+pub const MAX_CURSOR_BATCH: u32 = 10_000;
+
+/// Which database a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgresql,
+    Mysql,
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgresql => "postgresql",
+            Dialect::Mysql => "mysql",
+        })
+    }
+}
+
+/// One SQL value; mirrors the WIT `value` variant, whose documentation fixes
+/// the text forms of the tagged cases.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Date(String),
+    Time(String),
+    Timestamp(String),
+    Timestamptz(String),
+    Decimal(String),
+    Json(String),
+    Uuid(String),
+}
+
+/// A whole query result.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// A statement that the database refused.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("{message}")]
+pub struct DbError {
+    pub message: String,
+    /// SQLSTATE or the database's own code, when it gives one.
+    pub code: Option<String>,
+}
+
+impl DbError {
+    pub fn new(message: impl Into<String>) -> Self {
+        DbError {
+            message: message.into(),
+            code: None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) => DbError {
+                message: db.message().to_string(),
+                code: db.code().map(|c| c.into_owned()),
+            },
+            other => DbError::new(other.to_string()),
+        }
+    }
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    #[error(
+        "cannot connect to {url}: {source}\n  \
+         check the URL given by --url, DATABASE_URL or [database] url in aludel.toml"
+    )]
+    Failed {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "unsupported database URL {url}: aludel speaks sqlite: here \
+         (postgres:// and mysql:// are planned)"
+    )]
+    UnsupportedScheme { url: String },
+    #[error("no database URL: pass --url, set DATABASE_URL, or set [database] url in aludel.toml")]
+    Missing,
+}
+
+/// Where a cursor is in its result. The backend owns its meaning.
+#[derive(Debug)]
+pub struct Cursor {
+    pub(crate) name: String,
+    pub(crate) columns: Vec<String>,
+    pub(crate) position: i64,
+    pub(crate) exhausted: bool,
+}
+
+impl Cursor {
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
+/// One open session with a database.
+///
+/// A run calls, per revision: [`begin`](Connection::begin), the guest's
+/// statements, the version-table changes, then
+/// [`commit`](Connection::commit) or [`rollback`](Connection::rollback).
+#[async_trait]
+pub trait Connection: Send {
+    fn dialect(&self) -> Dialect;
+
+    async fn begin(&mut self) -> Result<(), DbError>;
+    async fn commit(&mut self) -> Result<(), DbError>;
+    async fn rollback(&mut self) -> Result<(), DbError>;
+
+    /// The heads recorded in the version table; empty when the table does
+    /// not exist yet. Never writes.
+    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError>;
+    /// Creates the version table if it is missing.
+    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError>;
+    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError>;
+    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError>;
+    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError>;
+
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError>;
+    async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError>;
+    async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError>;
+    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError>;
+
+    async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError>;
+    async fn cursor_next(
+        &mut self,
+        cursor: &mut Cursor,
+        max: u32,
+    ) -> Result<Vec<Vec<Value>>, DbError>;
+    async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError>;
+}
+
+/// Opens a connection for a database URL.
+pub async fn connect(url: &str) -> Result<Box<dyn Connection>, ConnectError> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(sqlite::SqliteBackend::connect(url).await?))
+    } else {
+        Err(ConnectError::UnsupportedScheme {
+            url: redact_url(url),
+        })
+    }
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host/… → scheme://user:***@host/…
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_string(),
+    }
+}
+
+/// Quotes an identifier the host itself puts into SQL (the version table's
+/// name). Names are validated when the configuration is read; quoting is the
+/// second fence.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_the_password_but_keeps_user_and_host() {
+        assert_eq!(
+            redact_url("postgres://bob:s3cret@db.example:5432/app"),
+            "postgres://bob:***@db.example:5432/app"
+        );
+        assert_eq!(redact_url("sqlite://app.db"), "sqlite://app.db");
+        assert_eq!(
+            redact_url("mysql://root@localhost/test"),
+            "mysql://root@localhost/test"
+        );
+    }
+
+    #[test]
+    fn quote_ident_doubles_embedded_quotes() {
+        assert_eq!(quote_ident("aludel_version"), "\"aludel_version\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

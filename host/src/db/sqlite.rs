@@ -1,0 +1,337 @@
+//! SQLite through sqlx's native driver.
+//!
+//! Transactions are `BEGIN IMMEDIATE`: the write lock is taken before the
+//! revision runs, so a second runner waits at `begin` (up to the busy
+//! timeout) instead of failing half-way through a revision.
+//!
+//! Cursors: sqlx's SQLite driver runs one statement at a time on a worker
+//! thread, so a result being stepped blocks every other statement on the
+//! connection and a guest could not write while it reads. A cursor therefore
+//! materialises its result into a temporary table inside the database and
+//! pages through it by rowid. The host and the guest hold one batch at a time;
+//! the rows are a snapshot taken when the cursor opened, as PostgreSQL's
+//! default (insensitive) cursors are.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::{
+    Arguments, AssertSqlSafe, Column, ConnectOptions, Decode, Executor, Row, SqlSafeStr, Sqlite,
+    Statement, TypeInfo, ValueRef,
+};
+
+use super::{
+    ConnectError, Connection, Cursor, DbError, Dialect, MAX_CURSOR_BATCH, RowSet, Value,
+    quote_ident,
+};
+
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct SqliteBackend {
+    conn: SqliteConnection,
+    next_cursor: u64,
+}
+
+impl SqliteBackend {
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let failed = |source| ConnectError::Failed {
+            url: super::redact_url(url),
+            source,
+        };
+        // Alembic creates the SQLite file on first use; so do we.
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(failed)?
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let conn = options.connect().await.map_err(failed)?;
+        Ok(SqliteBackend {
+            conn,
+            next_cursor: 0,
+        })
+    }
+
+    async fn run(&mut self, sql: &str) -> Result<(), DbError> {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+fn arguments(params: Vec<Value>) -> Result<SqliteArguments, DbError> {
+    let mut args = SqliteArguments::default();
+    for value in params {
+        let bound = match value {
+            Value::Null => args.add(Option::<i64>::None),
+            Value::Boolean(b) => args.add(b),
+            Value::Integer(i) => args.add(i),
+            Value::Float(f) => args.add(f),
+            Value::Blob(b) => args.add(b),
+            // SQLite has no types for these: the WIT contract stores their text.
+            Value::Text(s)
+            | Value::Date(s)
+            | Value::Time(s)
+            | Value::Timestamp(s)
+            | Value::Timestamptz(s)
+            | Value::Decimal(s)
+            | Value::Json(s)
+            | Value::Uuid(s) => args.add(s),
+        };
+        bound.map_err(|e| DbError::new(format!("cannot bind parameter: {e}")))?;
+    }
+    Ok(args)
+}
+
+fn decode_row(row: &SqliteRow, skip: usize) -> Result<Vec<Value>, DbError> {
+    (skip..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Value::Null);
+            }
+            // SQLite types values, not columns: ask the value what it is.
+            let type_name = raw.type_info().name().to_string();
+            let value = match type_name.as_str() {
+                "INTEGER" | "BOOLEAN" => {
+                    Value::Integer(<i64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?)
+                }
+                "REAL" => Value::Float(<f64 as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
+                "BLOB" => {
+                    Value::Blob(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(decode_err)?)
+                }
+                _ => Value::Text(<String as Decode<Sqlite>>::decode(raw).map_err(decode_err)?),
+            };
+            Ok(value)
+        })
+        .collect()
+}
+
+fn decode_err(e: sqlx::error::BoxDynError) -> DbError {
+    DbError::new(format!("cannot read a result value: {e}"))
+}
+
+fn column_names(row: &SqliteRow, skip: usize) -> Vec<String> {
+    row.columns()
+        .iter()
+        .skip(skip)
+        .map(|c| c.name().to_string())
+        .collect()
+}
+
+/// A statement handed to `CREATE TABLE … AS` must not end in a semicolon.
+fn trim_statement(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
+}
+
+#[async_trait]
+impl Connection for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn begin(&mut self) -> Result<(), DbError> {
+        self.run("BEGIN IMMEDIATE").await
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        self.run("COMMIT").await
+    }
+
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        // SQLite may already have rolled back on its own (some errors do);
+        // "no transaction is active" is then the state we want.
+        match self.run("ROLLBACK").await {
+            Err(e) if e.message.contains("no transaction is active") => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(table)
+                .fetch_optional(&mut self.conn)
+                .await?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT version_num FROM {} ORDER BY version_num",
+            quote_ident(table)
+        );
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await?)
+    }
+
+    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
+        // The shape of Alembic's alembic_version, so the table reads the same.
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {t} (version_num VARCHAR(32) NOT NULL, \
+             CONSTRAINT {pk} PRIMARY KEY (version_num))",
+            t = quote_ident(table),
+            pk = quote_ident(&format!("{table}_pkc")),
+        );
+        self.run(&sql).await
+    }
+
+    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {} (version_num) VALUES (?)",
+            quote_ident(table)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
+        let sql = format!("DELETE FROM {} WHERE version_num = ?", quote_ident(table));
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut self.conn)
+            .await?;
+        expect_one_row(done.rows_affected(), table, id)
+    }
+
+    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET version_num = ? WHERE version_num = ?",
+            quote_ident(table)
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(to)
+            .bind(from)
+            .execute(&mut self.conn)
+            .await?;
+        expect_one_row(done.rows_affected(), table, from)
+    }
+
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
+        let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError> {
+        let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+            .fetch_all(&mut self.conn)
+            .await?;
+        let columns = match rows.first() {
+            Some(row) => column_names(row, 0),
+            // An empty result still has columns: the prepared statement knows them.
+            None => {
+                let statement = (&mut self.conn)
+                    .prepare(AssertSqlSafe(sql).into_sql_str())
+                    .await?;
+                statement
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect()
+            }
+        };
+        let rows = rows
+            .iter()
+            .map(|r| decode_row(r, 0))
+            .collect::<Result<_, _>>()?;
+        Ok(RowSet { columns, rows })
+    }
+
+    async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
+        let mut total = 0;
+        for params in rows {
+            let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                .execute(&mut self.conn)
+                .await?;
+            total += done.rows_affected();
+        }
+        Ok(total)
+    }
+
+    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError> {
+        self.run(sql).await
+    }
+
+    async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
+        self.next_cursor += 1;
+        let name = format!("_aludel_cursor_{}", self.next_cursor);
+        let create = format!(
+            "CREATE TEMP TABLE {} AS {}",
+            quote_ident(&name),
+            trim_statement(sql)
+        );
+        sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
+            .execute(&mut self.conn)
+            .await?;
+        let info = format!(
+            "SELECT name FROM pragma_table_info({})",
+            quote_literal(&name)
+        );
+        let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info))
+            .fetch_all(&mut self.conn)
+            .await?;
+        Ok(Cursor {
+            name,
+            columns,
+            position: 0,
+            exhausted: false,
+        })
+    }
+
+    async fn cursor_next(
+        &mut self,
+        cursor: &mut Cursor,
+        max: u32,
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        if cursor.exhausted {
+            return Ok(Vec::new());
+        }
+        let limit = max.clamp(1, MAX_CURSOR_BATCH);
+        let sql = format!(
+            "SELECT _rowid_, * FROM temp.{} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?",
+            quote_ident(&cursor.name)
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(cursor.position)
+            .bind(i64::from(limit))
+            .fetch_all(&mut self.conn)
+            .await?;
+        if let Some(last) = rows.last() {
+            cursor.position = last.try_get::<i64, _>(0)?;
+        }
+        if rows.len() < limit as usize {
+            cursor.exhausted = true;
+        }
+        rows.iter().map(|r| decode_row(r, 1)).collect()
+    }
+
+    async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
+        self.run(&format!(
+            "DROP TABLE IF EXISTS temp.{}",
+            quote_ident(&cursor.name)
+        ))
+        .await
+    }
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn expect_one_row(rows: u64, table: &str, id: &str) -> Result<(), DbError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(DbError::new(format!(
+            "expected revision {id} in {table}, found {rows} rows: \
+             another runner changed the version table during this run"
+        )))
+    }
+}

@@ -1,0 +1,310 @@
+//! `aludel.toml`: the project's configuration, parsed and validated, with
+//! paths resolved against the project root.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ProjectError;
+use super::manifest::{TomlDoc, parse_toml};
+
+/// The default name of the version table, as Alembic's `alembic_version`.
+pub const DEFAULT_VERSION_TABLE: &str = "aludel_version";
+
+/// The configuration of a project, from its `aludel.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[database] url`. A relative SQLite path is relative to the project
+    /// root: use [`Config::resolved_database_url`].
+    pub database_url: Option<String>,
+    /// `[database] version_table`: a SQL identifier, optionally
+    /// schema-qualified (`schema.table`). It is checked here because SQL
+    /// cannot bind an identifier as a parameter, so the database layer has to
+    /// put it in the statement text.
+    pub version_table: String,
+    pub runtime: RuntimeConfig,
+}
+
+/// `[runtime]`: the limits of each revision's sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Memory a revision may use, in MiB (default 256).
+    pub memory_limit_mib: u64,
+    /// Time a revision may run, in seconds (default 600).
+    pub timeout_seconds: u64,
+    /// Where compiled components are cached, as written in the file; see
+    /// [`RuntimeConfig::resolved_cache_dir`].
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// What `aludel init` writes.
+    fn default() -> Self {
+        Config {
+            database_url: Some("sqlite://aludel.db".to_string()),
+            version_table: DEFAULT_VERSION_TABLE.to_string(),
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            memory_limit_mib: 256,
+            timeout_seconds: 600,
+            cache_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// Parses the text of an `aludel.toml`; `file` is how errors name it.
+    /// Keys left out take their defaults, except `[database] url`, which
+    /// stays `None` when absent so that the command line can demand one.
+    pub fn parse(source: &str, file: &Path) -> Result<Config, ProjectError> {
+        let doc = TomlDoc { source, file };
+        let raw: RawConfig = parse_toml(&doc, CONFIG_KEYS)?;
+        let defaults = RuntimeConfig::default();
+
+        let database = raw.database.unwrap_or_default();
+        let database_url = database
+            .url
+            .map(|v| {
+                let url = doc.string(&v, "database.url", "`url = \"sqlite://aludel.db\"`")?;
+                if url.trim().is_empty() {
+                    return Err(doc.invalid(
+                        Some(&v),
+                        "database.url",
+                        "`database.url` is empty: give a URL such as \"sqlite://aludel.db\" or \"postgres://user@host/db\", or remove the key",
+                    ));
+                }
+                Ok(url)
+            })
+            .transpose()?;
+        let version_table = match database.version_table {
+            None => DEFAULT_VERSION_TABLE.to_string(),
+            Some(v) => {
+                let table = doc.string(
+                    &v,
+                    "database.version_table",
+                    "`version_table = \"aludel_version\"`",
+                )?;
+                if !is_table_name(&table) {
+                    return Err(doc.invalid(
+                        Some(&v),
+                        "database.version_table",
+                        format!(
+                            "`database.version_table` = {table:?} is not a plain table name: use letters, digits and `_`, not starting with a digit, optionally as `schema.table`"
+                        ),
+                    ));
+                }
+                table
+            }
+        };
+
+        let runtime = raw.runtime.unwrap_or_default();
+        let memory_limit_mib = match runtime.memory_limit_mib {
+            None => defaults.memory_limit_mib,
+            Some(v) => doc.positive(&v, "runtime.memory_limit_mib", "MiB")?,
+        };
+        let timeout_seconds = match runtime.timeout_seconds {
+            None => defaults.timeout_seconds,
+            Some(v) => doc.positive(&v, "runtime.timeout_seconds", "seconds")?,
+        };
+        let cache_dir = runtime
+            .cache_dir
+            .map(|v| {
+                doc.string(&v, "runtime.cache_dir", "`cache_dir = \".aludel/cache\"`")
+                    .map(PathBuf::from)
+            })
+            .transpose()?;
+
+        Ok(Config {
+            database_url,
+            version_table,
+            runtime: RuntimeConfig {
+                memory_limit_mib,
+                timeout_seconds,
+                cache_dir,
+            },
+        })
+    }
+
+    /// The database URL with a relative SQLite path made absolute against
+    /// `root`, so that the database is the same whatever the working
+    /// directory; see [`resolve_sqlite_url`].
+    pub fn resolved_database_url(&self, root: &Path) -> Option<String> {
+        self.database_url
+            .as_deref()
+            .map(|url| resolve_sqlite_url(url, root))
+    }
+}
+
+impl RuntimeConfig {
+    /// The cache directory, a relative one taken relative to `root`.
+    pub fn resolved_cache_dir(&self, root: &Path) -> Option<PathBuf> {
+        self.cache_dir.as_ref().map(|dir| root.join(dir))
+    }
+}
+
+/// Makes the path of a `sqlite:` URL absolute against `root` when it is
+/// relative, keeping the query (`?mode=rwc`). Other URLs, absolute paths and
+/// in-memory databases come back unchanged.
+///
+/// Both `sqlite://aludel.db` and `sqlite:aludel.db` name `aludel.db`, as in
+/// sqlx; `sqlite:///var/db/x.db` names `/var/db/x.db`.
+pub fn resolve_sqlite_url(url: &str, root: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = match rest.find('?') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    format!("sqlite://{}{query}", root.join(path).display())
+}
+
+fn is_table_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() <= 2
+        && parts.iter().all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+const CONFIG_KEYS: &[&str] = &[
+    "[database] url",
+    "[database] version_table",
+    "[runtime] memory_limit_mib",
+    "[runtime] timeout_seconds",
+    "[runtime] cache_dir",
+];
+
+// Values are taken as raw TOML and checked by hand so that each error can
+// name its key and say what to write instead.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database: Option<RawDatabase>,
+    runtime: Option<RawRuntime>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<Spanned<toml::Value>>,
+    version_table: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    memory_limit_mib: Option<Spanned<toml::Value>>,
+    timeout_seconds: Option<Spanned<toml::Value>>,
+    cache_dir: Option<Spanned<toml::Value>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(source: &str) -> Result<Config, ProjectError> {
+        Config::parse(source, Path::new("aludel.toml"))
+    }
+
+    fn message(source: &str) -> String {
+        parse(source).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_template_written_by_init_parses_to_the_defaults() {
+        assert_eq!(
+            parse(super::super::template::CONFIG_TEMPLATE).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let config = parse(
+            "[database]\nurl = \"postgres://u@h/db\"\nversion_table = \"meta.versions\"\n\
+             [runtime]\nmemory_limit_mib = 64\ntimeout_seconds = 5\ncache_dir = \"c\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.database_url.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(config.version_table, "meta.versions");
+        assert_eq!(config.runtime.memory_limit_mib, 64);
+        assert_eq!(config.runtime.timeout_seconds, 5);
+        assert_eq!(
+            config.runtime.resolved_cache_dir(Path::new("/p")),
+            Some(PathBuf::from("/p/c"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let msg = message("[database]\nurl = \"sqlite://x\"\nversion_tabel = \"v\"\n");
+        assert!(msg.starts_with("aludel.toml:3: "), "{msg}");
+        assert!(msg.contains("`version_tabel`"), "{msg}");
+        assert!(msg.contains("did you mean `version_table`"), "{msg}");
+    }
+
+    #[test]
+    fn a_version_table_that_is_not_an_identifier_is_refused() {
+        let msg = message("[database]\nversion_table = \"v; drop table x\"\n");
+        assert!(msg.starts_with("aludel.toml:2: "), "{msg}");
+        assert!(msg.contains("`database.version_table`"), "{msg}");
+    }
+
+    #[test]
+    fn a_zero_or_negative_limit_is_refused() {
+        let msg = message("[runtime]\nmemory_limit_mib = 0\n");
+        assert!(msg.contains("aludel.toml:2: "), "{msg}");
+        assert!(msg.contains("`runtime.memory_limit_mib`"), "{msg}");
+        let msg = message("[runtime]\ntimeout_seconds = \"10\"\n");
+        assert!(msg.contains("`runtime.timeout_seconds`"), "{msg}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_file_and_line() {
+        let msg = message("[database]\nurl = \"sqlite://x\n");
+        assert!(msg.starts_with("aludel.toml:2: "), "{msg}");
+    }
+
+    #[test]
+    fn relative_sqlite_paths_resolve_against_the_root() {
+        let root = Path::new("/proj");
+        assert_eq!(
+            resolve_sqlite_url("sqlite://aludel.db", root),
+            "sqlite:///proj/aludel.db"
+        );
+        assert_eq!(
+            resolve_sqlite_url("sqlite:data/x.db?mode=rwc", root),
+            "sqlite:///proj/data/x.db?mode=rwc"
+        );
+        assert_eq!(
+            resolve_sqlite_url("sqlite:///var/x.db", root),
+            "sqlite:///var/x.db"
+        );
+        assert_eq!(
+            resolve_sqlite_url("sqlite::memory:", root),
+            "sqlite::memory:"
+        );
+        assert_eq!(
+            resolve_sqlite_url("postgres://u@h/db", root),
+            "postgres://u@h/db"
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! The WebAssembly side of a run: one wasmtime [`Engine`] per process,
+//! compiled components cached on disk, and one sandboxed `Store` per
+//! revision run with a memory limit and a wall-clock limit.
+//!
+//! The runtime does not decide when to commit: it runs a revision's
+//! `upgrade` or `downgrade` against a connection already inside a
+//! transaction and says whether the revision succeeded. A revision fails if
+//! it traps, times out, exceeds its memory, returns `err`, or if any of its
+//! statements failed, even one whose error the guest ignored.
+
+mod bindings;
+mod cache;
+mod host;
+mod sandbox;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+pub use cache::{ComponentCache, Origin};
+pub use host::Stats;
+
+use crate::db::{Connection, DbError};
+use crate::graph::Direction;
+use bindings::{Migration, MigrationPre, types};
+use host::HostState;
+
+/// How often the epoch advances; the time limit is checked at this grain.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits and locations a runtime works with.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// The most linear memory one revision may use, in bytes.
+    pub memory_limit: usize,
+    /// The longest one revision may run, statements included.
+    pub timeout: Duration,
+    /// Where compiled components are kept; `None` disables the disk cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            memory_limit: 256 << 20,
+            timeout: Duration::from_secs(600),
+            cache_dir: ComponentCache::default_dir(),
+        }
+    }
+}
+
+/// Why a component could not be made ready to run.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error(
+        "revision {revision}: {origin} is not a WebAssembly component: {detail}\n  \
+         rebuild it (`aludel build` for Rust revisions) or point revision.toml at the right file"
+    )]
+    NotAComponent {
+        revision: String,
+        origin: String,
+        detail: String,
+    },
+    #[error(
+        "revision {revision}: {origin} is a component of the wrong world: {detail}\n  \
+         a revision must export aludel:migration/revision@0.1.0; build it with aludel-sdk \
+         or against the WIT package in wit/"
+    )]
+    WrongWorld {
+        revision: String,
+        origin: String,
+        detail: String,
+    },
+}
+
+/// Why a revision run failed. In every case the caller rolls back.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(
+        "revision {revision} ran past its time limit of {limit:?} and was stopped\n  \
+         raise [runtime] timeout_seconds in aludel.toml if it legitimately needs longer"
+    )]
+    Timeout { revision: String, limit: Duration },
+    #[error(
+        "revision {revision} exceeded its memory limit of {limit_mib} MiB and was stopped\n  \
+         process rows in batches (a cursor), or raise [runtime] memory_limit_mib in aludel.toml"
+    )]
+    MemoryLimit { revision: String, limit_mib: usize },
+    #[error(
+        "revision {revision} crashed (trap): {message}{}",
+        stderr_suffix(stderr)
+    )]
+    Trap {
+        revision: String,
+        message: String,
+        stderr: String,
+    },
+    #[error("revision {revision} failed: {message}")]
+    Failed { revision: String, message: String },
+    #[error(
+        "revision {revision} failed: a statement was refused by the database: {error}\n  \
+         statement: {}{}",
+        abbreviate(sql),
+        guest_suffix(guest)
+    )]
+    StatementFailed {
+        revision: String,
+        sql: String,
+        error: DbError,
+        /// What the guest itself returned, if it returned an error.
+        guest: Option<String>,
+    },
+    #[error("revision {revision}: cannot set up its sandbox: {detail}")]
+    Sandbox { revision: String, detail: String },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("\n  guest stderr:\n    {}", stderr.replace('\n', "\n    "))
+    }
+}
+
+fn guest_suffix(guest: &Option<String>) -> String {
+    match guest {
+        Some(g) => format!("\n  the revision returned: {g}"),
+        None => String::new(),
+    }
+}
+
+/// The first lines of a statement, enough to find it in a file.
+fn abbreviate(sql: &str) -> String {
+    const MAX: usize = 400;
+    let sql = sql.trim();
+    if sql.len() <= MAX {
+        return sql.to_string();
+    }
+    let mut end = MAX;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} …", &sql[..end])
+}
+
+/// A component compiled, linked and ready to instantiate.
+pub struct Prepared {
+    pre: MigrationPre<HostState>,
+    /// SHA-256 of the component, hex.
+    pub hash: String,
+    pub origin: Origin,
+}
+
+/// One revision run, as the runtime needs to know it.
+pub struct Job<'a> {
+    pub revision: &'a str,
+    pub dir: &'a Path,
+    pub direction: Direction,
+    /// The revision's `[args]` as a JSON object.
+    pub args: &'a str,
+    pub offline: bool,
+}
+
+/// The engine, linker and caches of one process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: ComponentCache,
+    options: RuntimeOptions,
+    prepared: Mutex<HashMap<String, Arc<Prepared>>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> wasmtime::Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Migration::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+
+        // One thread advances the epoch for every store of this engine.
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("aludel-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+
+        let cache = ComponentCache::new(options.cache_dir.clone(), &engine);
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            options,
+            prepared: Mutex::new(HashMap::new()),
+            ticker_stop,
+        })
+    }
+
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+
+    /// Compiles (or loads from the cache) and links a component. `origin`
+    /// names it in messages: a file path or `plugin sql`.
+    pub fn prepare(
+        &self,
+        revision: &str,
+        origin: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<Prepared>, LoadError> {
+        let hash = hex::encode(Sha256::digest(bytes));
+        if let Some(p) = self.lock_prepared().get(&hash) {
+            return Ok(p.clone());
+        }
+        let short = &hash[..12];
+        let started = Instant::now();
+        let (component, origin_kind) =
+            self.cache
+                .load(&self.engine, bytes, &hash)
+                .map_err(|e| LoadError::NotAComponent {
+                    revision: revision.to_string(),
+                    origin: origin.to_string(),
+                    detail: format!("{e:#}"),
+                })?;
+        match origin_kind {
+            Origin::Cache => {
+                tracing::debug!("component {short} ({origin}) loaded from cache")
+            }
+            Origin::Compiled => tracing::debug!(
+                "compiled component {short} ({origin}) in {} ms",
+                started.elapsed().as_millis()
+            ),
+        }
+        let pre = self
+            .link(&component)
+            .map_err(|detail| LoadError::WrongWorld {
+                revision: revision.to_string(),
+                origin: origin.to_string(),
+                detail,
+            })?;
+        let prepared = Arc::new(Prepared {
+            pre,
+            hash: hash.clone(),
+            origin: origin_kind,
+        });
+        self.lock_prepared().insert(hash, prepared.clone());
+        Ok(prepared)
+    }
+
+    fn link(&self, component: &Component) -> Result<MigrationPre<HostState>, String> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| format!("{e:#}"))?;
+        MigrationPre::new(pre).map_err(|e| format!("{e:#}"))
+    }
+
+    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Prepared>>> {
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a revision's `upgrade` or `downgrade` against `conn`, which the
+    /// caller has put inside a transaction. The connection always comes back,
+    /// so the caller can commit or roll back.
+    pub async fn run(
+        &self,
+        prepared: &Prepared,
+        job: &Job<'_>,
+        conn: Box<dyn Connection>,
+    ) -> (Box<dyn Connection>, Result<Stats, RunError>) {
+        let revision = job.revision.to_string();
+        let stdout = sandbox::GuestOutput::new(&revision, "stdout", false);
+        let stderr = sandbox::GuestOutput::new(&revision, "stderr", true);
+        let wasi = match sandbox::wasi_ctx(job.dir, stdout.clone(), stderr.clone()) {
+            Ok(w) => w,
+            Err(e) => {
+                let err = RunError::Sandbox {
+                    revision,
+                    detail: format!("{e:#}"),
+                };
+                return (conn, Err(err));
+            }
+        };
+        let state = HostState {
+            wasi,
+            table: wasmtime::component::ResourceTable::new(),
+            limits: sandbox::Limits::new(self.options.memory_limit),
+            conn,
+            revision: revision.clone(),
+            failed: None,
+            stats: Stats::default(),
+            open_cursors: Default::default(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = self.options.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+
+        let ctx = types::Context {
+            revision: revision.clone(),
+            direction: match job.direction {
+                Direction::Upgrade => types::Direction::Upgrade,
+                Direction::Downgrade => types::Direction::Downgrade,
+            },
+            args: job.args.to_string(),
+            offline: job.offline,
+        };
+
+        // The epoch deadline stops wasm code; this outer timeout also stops
+        // a revision stuck waiting on the host (a slow statement).
+        let limit = self.options.timeout + Duration::from_secs(1);
+        let outcome = tokio::time::timeout(limit, async {
+            let instance = prepared.pre.instantiate_async(&mut store).await?;
+            let api = instance.aludel_migration_revision();
+            match job.direction {
+                Direction::Upgrade => api.call_upgrade(&mut store, &ctx).await,
+                Direction::Downgrade => api.call_downgrade(&mut store, &ctx).await,
+            }
+        })
+        .await;
+
+        let stderr_tail = stderr.finish();
+        stdout.finish();
+        let data = store.data();
+        let result = match outcome {
+            Err(_elapsed) => Err(RunError::Timeout {
+                revision: revision.clone(),
+                limit: self.options.timeout,
+            }),
+            Ok(Err(trap)) => {
+                Err(self.classify_trap(&revision, trap, data.limits.memory_exceeded, stderr_tail))
+            }
+            Ok(Ok(guest_result)) => match (&data.failed, guest_result) {
+                (Some(failed), guest) => Err(RunError::StatementFailed {
+                    revision: revision.clone(),
+                    sql: failed.sql.clone(),
+                    error: failed.error.clone(),
+                    guest: guest.err(),
+                }),
+                (None, Err(message)) => Err(RunError::Failed {
+                    revision: revision.clone(),
+                    message,
+                }),
+                (None, Ok(())) => Ok(data.stats),
+            },
+        };
+        let mut data = store.into_data();
+        if result.is_ok() {
+            data.close_leftover_cursors().await;
+        }
+        (data.conn, result)
+    }
+
+    fn classify_trap(
+        &self,
+        revision: &str,
+        trap: wasmtime::Error,
+        memory_exceeded: bool,
+        stderr: String,
+    ) -> RunError {
+        if memory_exceeded {
+            return RunError::MemoryLimit {
+                revision: revision.to_string(),
+                limit_mib: self.options.memory_limit >> 20,
+            };
+        }
+        if matches!(trap.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            return RunError::Timeout {
+                revision: revision.to_string(),
+                limit: self.options.timeout,
+            };
+        }
+        RunError::Trap {
+            revision: revision.to_string(),
+            message: format!("{trap:#}"),
+            stderr,
+        }
+    }
+}

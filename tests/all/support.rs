@@ -1,0 +1,312 @@
+//! What every integration test needs: the real `aludel` binary, the guest
+//! fixtures built from their sources, a fresh project with its own SQLite
+//! file, and a way to read that database independently of aludel.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
+use sqlx::{AssertSqlSafe, ConnectOptions, Row, TypeInfo, ValueRef};
+
+/// The guest components of `tests/fixtures/guests`, built once per test run.
+pub struct Fixtures {
+    pub misbehave: PathBuf,
+    pub transform: PathBuf,
+    pub not_a_revision: PathBuf,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Builds the fixture guests with cargo, as a developer would; cargo's own
+/// lock and freshness checks make concurrent and repeated calls cheap.
+pub fn fixtures() -> &'static Fixtures {
+    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let root = workspace_root();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("guests-fixtures");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+            .current_dir(root.join("tests/fixtures/guests"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building tests/fixtures/guests failed");
+        let out = target.join("wasm32-wasip2/release");
+        Fixtures {
+            misbehave: out.join("misbehave.wasm"),
+            transform: out.join("transform.wasm"),
+            not_a_revision: out.join("not-a-revision.wasm"),
+        }
+    })
+}
+
+/// A fresh project in a temporary directory, made by `aludel init`.
+pub struct TestProject {
+    dir: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            success: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl TestProject {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let project = TestProject { dir };
+        let run = project.aludel(&["init", "."]);
+        assert!(run.success, "aludel init failed: {}", run.stderr);
+        project
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root().join("component-cache")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root().join("aludel.db")
+    }
+
+    /// The binary, run in the project with its own component cache and no
+    /// database URL from the environment.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aludel"));
+        cmd.current_dir(self.root())
+            .env("ALUDEL_CACHE_DIR", self.cache_dir())
+            .env_remove("DATABASE_URL")
+            .env_remove("ALUDEL_CONFIG")
+            .env_remove("ALUDEL_LOG");
+        cmd
+    }
+
+    pub fn aludel(&self, args: &[&str]) -> Run {
+        self.command()
+            .args(args)
+            .output()
+            .expect("aludel runs")
+            .into()
+    }
+
+    /// Runs a command that must succeed, and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.aludel(args);
+        assert!(
+            run.success,
+            "aludel {} failed:\n{}",
+            args.join(" "),
+            run.stderr
+        );
+        run.stdout
+    }
+
+    /// Runs a command that must fail, and returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let run = self.aludel(args);
+        assert!(
+            !run.success,
+            "aludel {} succeeded but should have failed:\n{}",
+            args.join(" "),
+            run.stderr
+        );
+        run.stderr
+    }
+
+    /// Replaces the `[runtime]` limits in aludel.toml.
+    pub fn set_limits(&self, timeout_seconds: u64, memory_limit_mib: u64) {
+        let path = self.root().join("aludel.toml");
+        let text = std::fs::read_to_string(&path).expect("aludel.toml");
+        let text = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("timeout_seconds") {
+                    format!("timeout_seconds = {timeout_seconds}")
+                } else if l.starts_with("memory_limit_mib") {
+                    format!("memory_limit_mib = {memory_limit_mib}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, text).expect("write aludel.toml");
+    }
+
+    fn revision_dir(&self, id: &str, slug: &str) -> PathBuf {
+        let dir = self.root().join("versions").join(format!("{id}_{slug}"));
+        std::fs::create_dir_all(&dir).expect("create the revision directory");
+        dir
+    }
+
+    fn manifest(id: &str, parent: Option<&str>, runner: &str) -> String {
+        let parents = parent.map(|p| format!("\"{p}\"")).unwrap_or_default();
+        format!("id = \"{id}\"\nparents = [{parents}]\nmessage = \"revision {id}\"\n{runner}\n")
+    }
+
+    /// A revision run by the built-in sql plugin.
+    pub fn sql_revision(
+        &self,
+        id: &str,
+        parent: Option<&str>,
+        upgrade: &str,
+        downgrade: &str,
+    ) -> PathBuf {
+        let dir = self.revision_dir(id, "sql");
+        std::fs::write(
+            dir.join("revision.toml"),
+            Self::manifest(id, parent, "plugin = \"sql\""),
+        )
+        .expect("write");
+        std::fs::write(dir.join("upgrade.sql"), upgrade).expect("write");
+        std::fs::write(dir.join("downgrade.sql"), downgrade).expect("write");
+        dir
+    }
+
+    /// A revision that is its own (prebuilt) component, with `[args]`.
+    pub fn component_revision(
+        &self,
+        id: &str,
+        parent: Option<&str>,
+        wasm: &Path,
+        args: &str,
+    ) -> PathBuf {
+        let dir = self.revision_dir(id, "component");
+        let manifest = format!(
+            "{}\n[args]\n{args}\n",
+            Self::manifest(id, parent, "component = \"revision.wasm\"")
+        );
+        std::fs::write(dir.join("revision.toml"), manifest).expect("write");
+        std::fs::copy(wasm, dir.join("revision.wasm")).expect("copy the component");
+        dir
+    }
+
+    /// A `misbehave` revision doing `upgrade` on upgrade and `downgrade` on downgrade.
+    pub fn misbehave(
+        &self,
+        id: &str,
+        parent: Option<&str>,
+        upgrade: &str,
+        downgrade: &str,
+    ) -> PathBuf {
+        self.component_revision(
+            id,
+            parent,
+            &fixtures().misbehave,
+            &format!("upgrade = \"{upgrade}\"\ndowngrade = \"{downgrade}\""),
+        )
+    }
+
+    /// Rows of a query against the project's database, each value as text
+    /// (`NULL` for null), read with sqlx directly rather than through aludel.
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let url = format!("sqlite://{}", self.db_path().display());
+        let sql = sql.to_string();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(async move {
+                let mut conn = SqliteConnectOptions::from_str(&url)
+                    .expect("a valid URL")
+                    .read_only(true)
+                    .connect()
+                    .await
+                    .expect("the test database opens");
+                let rows: Vec<SqliteRow> = sqlx::query(AssertSqlSafe(sql))
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("the test query runs");
+                rows.iter().map(cells).collect()
+            })
+    }
+
+    /// The ids in the version table.
+    pub fn versions(&self) -> Vec<String> {
+        if !self.has_table("aludel_version") {
+            return Vec::new();
+        }
+        self.query("SELECT version_num FROM aludel_version ORDER BY version_num")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
+    }
+
+    pub fn has_table(&self, name: &str) -> bool {
+        !self
+            .query(&format!(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
+            ))
+            .is_empty()
+    }
+
+    /// Every schema object and every row of every table: two equal dumps
+    /// mean an identical database.
+    pub fn dump(&self) -> String {
+        if !self.db_path().exists() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let objects = self.query(
+            "SELECT type, name, COALESCE(sql, '') FROM sqlite_master \
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        );
+        for object in &objects {
+            out.push_str(&format!("{} {}: {}\n", object[0], object[1], object[2]));
+            if object[0] == "table" {
+                for row in self.query(&format!("SELECT * FROM \"{}\" ORDER BY rowid", object[1])) {
+                    out.push_str(&format!("  {}\n", row.join(" | ")));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn cells(row: &SqliteRow) -> Vec<String> {
+    (0..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i).expect("a column");
+            if raw.is_null() {
+                return "NULL".to_string();
+            }
+            match raw.type_info().name() {
+                "INTEGER" => row.get::<i64, _>(i).to_string(),
+                "REAL" => row.get::<f64, _>(i).to_string(),
+                "BLOB" => format!("x'{}'", hex(&row.get::<Vec<u8>, _>(i))),
+                _ => row.get::<String, _>(i),
+            }
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
