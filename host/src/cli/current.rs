@@ -1,7 +1,8 @@
 //! `aludel current`: the revisions the database is at, one per line,
-//! marked `(head)` when nothing newer exists. Reads only.
+//! marked `(head)` when nothing newer exists. Reads only: it neither
+//! creates the version table nor starts the WebAssembly runtime.
 
-use aludel::migrate::Migrator;
+use aludel::migrate::graph_of;
 use clap::Args;
 
 use super::Global;
@@ -11,19 +12,23 @@ pub struct CurrentArgs {}
 
 pub async fn run(_args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
-    let runtime = super::runtime(&project)?;
-    let conn = super::connect(&project, global).await?;
-    let mut migrator = Migrator::new(&project, &runtime, conn)?;
-    let current = migrator.current().await?;
-    let heads = migrator.graph().heads();
+    let graph = graph_of(&project)?;
+    let mut conn = super::connect(&project, global).await?;
+    let current = conn
+        .current_heads(&project.config.version_table)
+        .await
+        .map_err(|e| aludel::Error::Database {
+            action: "reading the version table",
+            source: e,
+        })?;
+    let heads = graph.heads();
     for id in &current {
         let head = if heads.contains(&id.as_str()) {
             " (head)"
         } else {
             ""
         };
-        let message = migrator
-            .graph()
+        let message = graph
             .get(id)
             .map(|n| n.message.as_str())
             .unwrap_or("(not in versions/)");

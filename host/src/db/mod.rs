@@ -151,7 +151,8 @@ pub trait Connection: Send {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError>;
     async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError>;
     async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError>;
-    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Runs every statement of `sql`; returns the rows they changed.
+    async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError>;
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError>;
     async fn cursor_next(

@@ -54,10 +54,14 @@ impl SqliteBackend {
     }
 
     async fn run(&mut self, sql: &str) -> Result<(), DbError> {
-        sqlx::raw_sql(AssertSqlSafe(sql))
+        self.script(sql).await.map(|_| ())
+    }
+
+    async fn script(&mut self, sql: &str) -> Result<u64, DbError> {
+        let done = sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut self.conn)
             .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 }
 
@@ -255,8 +259,8 @@ impl Connection for SqliteBackend {
         Ok(total)
     }
 
-    async fn execute_script(&mut self, sql: &str) -> Result<(), DbError> {
-        self.run(sql).await
+    async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
+        self.script(sql).await
     }
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {

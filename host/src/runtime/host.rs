@@ -202,7 +202,8 @@ impl HostState {
         self.check_may_run()?;
         tracing::trace!(revision = %self.revision, "execute-script: {sql}");
         let result = self.conn.execute_script(&sql).await;
-        self.record(&sql, result)
+        self.stats.rows += self.record(&sql, result)?;
+        Ok(())
     }
 
     async fn open_cursor_impl(
