@@ -8,9 +8,72 @@
 //! `HeadMaintainer` of `alembic/runtime/migration.py`): parents are the
 //! versioned edges, `depends_on` adds ordering edges that do not make a
 //! revision stop being a head, and the version table holds one row per
-//! current head. Where Alembic is ambiguous or lenient, this module refuses
-//! with an error that names the fix; the divergences are noted where they
-//! are made.
+//! current head. `Graph::heads` is Alembic's `heads` (nothing names it as a
+//! parent) while the identifier `heads` is Alembic's `_real_heads` (nothing
+//! builds on it at all); that is Alembic's own split, not a divergence.
+//!
+//! # Deliberate divergences from Alembic
+//!
+//! The differential test (`tests/differential/`) knows each of these. Where
+//! Alembic is ambiguous, lenient or fails, this module refuses with an error
+//! that names the fix, or does the evident thing:
+//!
+//! 1. **Partial ids**: at least 4 characters, and ids only. Alembic matches
+//!    a prefix of any length (against ids of 4+ characters) and also
+//!    prefixes of branch labels; a short prefix would let a typo pick a
+//!    revision.
+//! 2. **`-N` / `<label>@-N` with several qualifying current heads** is
+//!    refused (`AmbiguousRelative`). Alembic warns and counts from the first
+//!    row, whose order the database does not define (and fails an assertion
+//!    for `<label>@-N`). `+N` is refused by both.
+//! 3. **Strict relative parsing**: the whole identifier must match, with a
+//!    count of at least 1. Alembic's pattern is matched at the start only,
+//!    so `ae10+2xyz` reads as `ae10+2`; `+0` is refused here.
+//! 4. **Stricter ids and labels**: ids may not be empty, contain whitespace
+//!    or `@ - + :`, or be `head`, `heads`, `base`; labels may not be empty,
+//!    contain `@` or whitespace, or be reserved. Alembic only refuses
+//!    `@ - + :` in ids. A duplicate id is refused (Alembic warns, the last
+//!    file wins), as is a missing parent or dependency (Alembic warns, then
+//!    fails with a `KeyError`).
+//! 5. **Redundant `depends_on` are dropped more eagerly**: also one that is
+//!    an ancestor of another down revision, not only one an ancestor already
+//!    declares. Alembic keeps it, and downgrading past a merge can then
+//!    INSERT a row below another row. The table ends the same otherwise.
+//! 6. **An upgrade merge only touches rows that exist**: Alembic's merge may
+//!    DELETE a down revision that has no row (its rowcount check then
+//!    fails).
+//! 7. **`<label>@head` and `<label>@<rev>` mean the same in a downgrade** as
+//!    everywhere else. Alembic's downgrade drops the label of an absolute
+//!    target (`rpartition("@")`), so `downgrade x@head` is the global `head`
+//!    and `x@<rev>` is not checked against the branch.
+//! 8. **Relative identifiers in `stamp`** count from the current heads, like
+//!    `resolve`. Alembic's stamp resolves only `-N` / `<label>@-N` among them,
+//!    from the script heads, and only on an empty table (otherwise its
+//!    lineage filter fails on the identifier).
+//! 9. **Stamp targets on one line** (one an ancestor of another) are refused
+//!    (`OverlappingTargets`); Alembic writes a row for each.
+//! 10. **A stamp row moved by an earlier target of the same stamp**: where
+//!     Alembic's `HeadMaintainer` would UPDATE or DELETE a row that is gone
+//!     (e.g. `stamp c d` from a row above both), it fails; here the target
+//!     gets its own row. Where Alembic succeeds the steps are the same.
+//! 11. **History ranges** (`range`): a relative lower end (`-N`) counts from
+//!     the upper end (Alembic: from the script heads); walking too far is an
+//!     error (Alembic stops at the end); `:current` on an empty database is
+//!     empty (Alembic lists everything).
+//! 12. **Propagated branch labels** (`branch_labels`, display only) reach
+//!     down from the labelled revision to the nearest branch point or merge;
+//!     Alembic starts that walk from an arbitrary descendant (set order), so
+//!     it may stop at a merge above the label. Resolution never uses
+//!     propagated labels: `<label>@…` follows the labelled revision's
+//!     lineage, as Alembic's `filter_for_lineage`.
+//! 13. **Walking down from `base`** (`base-1`) is `RelativeTooFar`; Alembic
+//!     walks down from the script heads instead.
+//!
+//! Not divergences, though they look like it: a downgrade target that is
+//! not applied is `NotBelowCurrent` exactly where Alembic raises
+//! `RangeNotAncestorError("Nothing to drop")`; an `<label>@…` downgrade to a
+//! revision with several children undoes only those below the label, as
+//! Alembic filters its roots.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -157,7 +220,7 @@ pub enum GraphError {
     #[error("no branch is labelled `{0}`; `aludel branches` lists the labels")]
     UnknownBranch(String),
     #[error(
-        "the database is at revision `{0}`, which is not in this project; restore its directory, or `aludel stamp` the database to a revision that exists"
+        "the database is at revision `{0}`, which is not in this project; restore its directory, or reset the version table with `aludel stamp --purge <revision>`"
     )]
     UnknownCurrent(String),
     #[error("`{0}` is not a revision id, and a partial id needs at least 4 characters")]
@@ -176,12 +239,12 @@ pub enum GraphError {
     )]
     MultipleHeads { heads: Vec<String>, spec: String },
     #[error(
-        "`{spec}` counts from the current revision, but the database has several heads ({}); count from one of them, e.g. `<rev>{spec}`",
+        "`{spec}` counts from the current revision, but several current revisions qualify ({}); name the one to count from, as `<rev>+N` or `<rev>-N`",
         list(.current)
     )]
     AmbiguousRelative { spec: String, current: Vec<String> },
     #[error(
-        "`{spec}` cannot walk on from `{at}`: the history forks there into {}; name the revision you mean instead",
+        "`{spec}` cannot walk on from `{at}`: the history forks there into {}; name the revision you mean, or walk along one branch with `<label>@{spec}`",
         list(.choices)
     )]
     AmbiguousWalk {
@@ -189,7 +252,9 @@ pub enum GraphError {
         at: String,
         choices: Vec<String>,
     },
-    #[error("`{spec}` walks {steps} step(s), but only {walked} are possible from there")]
+    #[error(
+        "`{spec}` walks {steps} step(s), but only {walked} are possible from there; `aludel history` shows how far the history goes"
+    )]
     RelativeTooFar {
         spec: String,
         steps: usize,
@@ -207,8 +272,18 @@ pub enum GraphError {
         target: String,
         current: Vec<String>,
     },
-    #[error("revision `{revision}` is not on branch `{label}`")]
+    #[error(
+        "revision `{revision}` is not on branch `{label}` (neither an ancestor nor a descendant of it); drop `{label}@` or name a revision of that branch"
+    )]
     NotOnBranch { revision: String, label: String },
+    #[error(
+        "stamp targets `{lower}` and `{upper}` lie on one line (`{lower}` is below `{upper}`); stamp only `{upper}`"
+    )]
+    OverlappingTargets { lower: String, upper: String },
+    #[error(
+        "revision `{lower}` is not an ancestor of `{upper}`; a range is `older:newer`, so swap its ends"
+    )]
+    RangeNotAncestor { lower: String, upper: String },
     #[error(
         "cannot downgrade `{revision}`: the version table does not list it as a head ({}); fix the table with `aludel stamp`",
         list_or_empty(.heads)
@@ -238,6 +313,23 @@ fn list_or_empty(ids: &[String]) -> String {
 enum Pos {
     Base,
     Rev(usize),
+}
+
+/// What an identifier names: revisions (none for `base`) and, for the
+/// `<label>@…` forms and for `-N` counted from a current head, the revision
+/// whose branch it is confined to. A downgrade uses the branch to choose
+/// which children of its target to undo; a stamp, which rows it moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    revs: Vec<usize>,
+    branch: Option<usize>,
+}
+
+/// A `<label>@` prefix: as typed, and the revision it names.
+#[derive(Debug, Clone, Copy)]
+struct Branch<'a> {
+    label: &'a str,
+    rev: usize,
 }
 
 /// Which relative forms a caller accepts: Alembic gives `+N` to upgrade only
@@ -281,6 +373,8 @@ pub struct Graph {
     /// revision: the edges the version table follows (Alembic's
     /// `_normalized_down_revisions`).
     down: Vec<Vec<usize>>,
+    /// Branch labels covering each revision, its own and propagated.
+    labels: Vec<Vec<String>>,
 }
 
 impl Graph {
@@ -386,9 +480,41 @@ impl Graph {
             all_down,
             all_children,
             down: Vec::new(),
+            labels: Vec::new(),
         };
         graph.down = (0..n).map(|i| graph.normalize_down(i, &deps[i])).collect();
+        graph.labels = graph.propagate_labels();
         Ok(graph)
+    }
+
+    /// Alembic's `_add_branches`: a label covers every revision above its
+    /// revision through parents, and the line below it down to the nearest
+    /// branch point (counting dependents) or merge. Alembic walks that line
+    /// down from an arbitrary descendant (set iteration order) and so may
+    /// stop early at a merge above the label; this walks from the labelled
+    /// revision itself.
+    fn propagate_labels(&self) -> Vec<Vec<String>> {
+        let mut labels: Vec<BTreeSet<String>> = vec![BTreeSet::new(); self.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.branch_labels.is_empty() {
+                continue;
+            }
+            for d in self.closure(&[i], &self.children) {
+                labels[d].extend(node.branch_labels.iter().cloned());
+            }
+            let mut at = i;
+            while self.all_children[at].len() <= 1 && self.parents[at].len() <= 1 {
+                labels[at].extend(node.branch_labels.iter().cloned());
+                match self.parents[at].as_slice() {
+                    [one] => at = *one,
+                    _ => break,
+                }
+            }
+        }
+        labels
+            .into_iter()
+            .map(|set| set.into_iter().collect())
+            .collect()
     }
 
     /// Alembic drops a dependency already declared by an ancestor; this also
@@ -444,11 +570,12 @@ impl Graph {
 
     /// Resolves one identifier to revision ids; an empty list means `base`
     /// (before every revision). `current` is the database's version table,
-    /// needed by the relative forms `+N` and `-N`.
+    /// from which the relative forms without a revision (`+N`, `-N`,
+    /// `<label>@+N`, `<label>@-N`) count.
     pub fn resolve(&self, spec: &str, current: &[String]) -> Result<Vec<String>, GraphError> {
         let current = self.current_indices(current)?;
-        let revs = self.resolve_indices(spec, &current, Mode::Any)?;
-        Ok(self.ids(&revs).into_iter().map(str::to_owned).collect())
+        let revs = self.resolve_target(spec, &current, Mode::Any)?.revs;
+        Ok(self.owned_ids(&revs))
     }
 
     /// Steps that apply every revision the target needs (its ancestors
@@ -457,7 +584,7 @@ impl Graph {
     /// heads gives an empty plan, as in Alembic.
     pub fn upgrade_plan(&self, current: &[String], target: &str) -> Result<Vec<Step>, GraphError> {
         let cur = self.current_indices(current)?;
-        let targets = self.resolve_indices(target, &cur, Mode::Upgrade)?;
+        let targets = self.resolve_target(target, &cur, Mode::Upgrade)?.revs;
         let applied = self.ancestors(&cur);
         let needed: BTreeSet<usize> = self
             .ancestors(&targets)
@@ -471,14 +598,17 @@ impl Graph {
 
     /// Steps that undo every applied revision descending from the target
     /// (not the target itself), children first. `base` undoes everything.
+    /// A target on a branch (`<label>@…`, or `-N` counted from a head) that
+    /// has several children undoes only the children on that branch, as
+    /// Alembic's `_collect_downgrade_revisions`.
     pub fn downgrade_plan(
         &self,
         current: &[String],
         target: &str,
     ) -> Result<Vec<Step>, GraphError> {
         let cur = self.current_indices(current)?;
-        let resolved = self.resolve_indices(target, &cur, Mode::Downgrade)?;
-        let target_rev = match resolved.as_slice() {
+        let resolved = self.resolve_target(target, &cur, Mode::Downgrade)?;
+        let target_rev = match resolved.revs.as_slice() {
             [] => None,
             [one] => Some(*one),
             several => {
@@ -493,11 +623,20 @@ impl Graph {
             target: target.to_owned(),
             current: self.owned_ids(&cur),
         };
-        let roots = match target_rev {
+        let mut roots = match target_rev {
             None => self.base_indices(),
             Some(t) if !active.contains(&t) => return Err(not_below()),
             Some(t) => self.children[t].clone(),
         };
+        if let Some(branch) = resolved.branch
+            && roots.len() > 1
+        {
+            let below = self.closure(&[branch], &self.parents);
+            roots.retain(|r| below.contains(r));
+            if roots.is_empty() {
+                return Err(not_below());
+            }
+        }
         let undo: BTreeSet<usize> = self
             .closure(&roots, &self.all_children)
             .intersection(&active)
@@ -513,6 +652,264 @@ impl Graph {
         }
         let order = self.newest_first(&undo, &cur);
         self.plan(current, &order, Direction::Downgrade)
+    }
+
+    /// The version-table changes of `aludel stamp TARGET...`: Alembic's
+    /// `ScriptDirectory._stamp_revs` applied through its `HeadMaintainer`.
+    /// Nothing runs: the caller applies each step's `change` and nothing
+    /// else. `direction` says whether the table moves up or down; `revision`
+    /// is the row the step writes (or, for a delete, removes).
+    ///
+    /// No targets means `base`. Each target may be any identifier; the
+    /// relative ones count from `current`. A target already in the table is
+    /// left alone; one above or below the rows on its lineage moves them to
+    /// it (several become one, as a merge); one on no current branch gets a
+    /// new row; `base` deletes the rows on the lineage of its target (all of
+    /// them for a plain `base`).
+    ///
+    /// With `purge`, the plan starts with one `Delete` per distinct row of
+    /// `current` (whether or not the project knows that revision; a backend
+    /// deletes every row holding that id), and the rest is planned from an
+    /// empty table, as Alembic's `stamp --purge` empties the table first.
+    pub fn stamp_plan(
+        &self,
+        current: &[String],
+        targets: &[String],
+        purge: bool,
+    ) -> Result<Vec<Step>, GraphError> {
+        let mut table: Vec<String> = Vec::new();
+        for id in current {
+            if !table.contains(id) {
+                table.push(id.clone());
+            }
+        }
+        let mut steps = Vec::new();
+        if purge {
+            for id in table.drain(..) {
+                steps.push(Step {
+                    revision: id.clone(),
+                    direction: Direction::Downgrade,
+                    change: VersionChange::Delete { id },
+                });
+            }
+        }
+        let heads = self.current_indices(&table)?;
+        let base = ["base".to_owned()];
+        let specs = if targets.is_empty() {
+            &base[..]
+        } else {
+            targets
+        };
+
+        let mut filtered: Vec<usize> = Vec::new();
+        let mut dests: Vec<usize> = Vec::new();
+        for spec in specs {
+            let target = self.resolve_target(spec, &heads, Mode::Any)?;
+            let share: Vec<usize> = target.revs.iter().copied().chain(target.branch).collect();
+            for &h in &heads {
+                let related = share.is_empty() || {
+                    let mut family = self.ancestors(&[h]);
+                    family.extend(self.closure(&[h], &self.all_children));
+                    share.iter().any(|s| family.contains(s))
+                };
+                if related {
+                    push_unique(&mut filtered, h);
+                }
+            }
+            for r in target.revs {
+                push_unique(&mut dests, r);
+            }
+        }
+        // Alembic writes a row for each of two targets on one line, which
+        // leaves one row below another; refused here.
+        for &a in &dests {
+            let below = self.ancestors(&[a]);
+            if let Some(&b) = dests.iter().find(|&&b| b != a && below.contains(&b)) {
+                return Err(GraphError::OverlappingTargets {
+                    lower: self.nodes[b].id.clone(),
+                    upper: self.nodes[a].id.clone(),
+                });
+            }
+        }
+
+        let stamp = |revision: String, direction, change| Step {
+            revision,
+            direction,
+            change,
+        };
+        if dests.is_empty() {
+            for &h in &filtered {
+                let id = self.nodes[h].id.clone();
+                if table.contains(&id) {
+                    let step = stamp(
+                        id.clone(),
+                        Direction::Downgrade,
+                        VersionChange::Delete { id },
+                    );
+                    step.apply(&mut table);
+                    steps.push(step);
+                }
+            }
+            return Ok(steps);
+        }
+        for d in dests {
+            if filtered.contains(&d) {
+                continue;
+            }
+            let to = self.nodes[d].id.clone();
+            let above = self.closure(&[d], &self.all_children);
+            let below = self.ancestors(&[d]);
+            let (direction, from) = if filtered.iter().any(|h| above.contains(h)) {
+                (Direction::Downgrade, filtered.as_slice())
+            } else if filtered.iter().any(|h| below.contains(h)) {
+                (Direction::Upgrade, filtered.as_slice())
+            } else {
+                (Direction::Upgrade, &[][..])
+            };
+            // Alembic moves every row on the lineages of all targets; rows
+            // an earlier target already moved are gone, and then its
+            // HeadMaintainer inserts (upgrade) or fails (downgrade): both
+            // insert here.
+            let present: Vec<String> = from
+                .iter()
+                .map(|&h| self.nodes[h].id.clone())
+                .filter(|id| table.contains(id))
+                .collect();
+            let change = match present.split_last() {
+                Some((last, rest))
+                    if present.len() == from.len() || direction == Direction::Downgrade =>
+                {
+                    if rest.is_empty() {
+                        VersionChange::Update {
+                            from: last.clone(),
+                            to,
+                        }
+                    } else {
+                        VersionChange::Merge {
+                            delete: rest.to_vec(),
+                            update_from: last.clone(),
+                            to,
+                        }
+                    }
+                }
+                _ => VersionChange::Insert { id: to },
+            };
+            let step = stamp(self.nodes[d].id.clone(), direction, change);
+            step.apply(&mut table);
+            steps.push(step);
+        }
+        Ok(steps)
+    }
+
+    /// The revisions `aludel history -r LOWER:UPPER` lists, newest first:
+    /// Alembic's `iterate_revisions(upper, lower, inclusive=True)`. That is
+    /// `lower` itself and everything above it through parents that `upper`
+    /// needs. `None` means `base` for `lower` and `heads` for `upper`;
+    /// `current` as either end means the database's current heads. A
+    /// relative `upper` (`+N`) counts from `lower`; a relative `lower`
+    /// (`-N`) counts from `upper`.
+    pub fn range(
+        &self,
+        lower: Option<&str>,
+        upper: Option<&str>,
+        current: &[String],
+    ) -> Result<Vec<&Node>, GraphError> {
+        let cur = self.current_indices(current)?;
+        let bare_relative = |spec: &str| self.exact(spec).is_none() && spec.starts_with(['+', '-']);
+        let end = |spec: Option<&str>, from: &[usize], mode: Mode, default: &str| match spec
+            .unwrap_or(default)
+        {
+            "current" => Ok(cur.clone()),
+            spec => self.resolve_target(spec, from, mode).map(|t| t.revs),
+        };
+        let (low, up) = if lower.is_some_and(bare_relative) {
+            let up = end(upper, &[], Mode::Upgrade, "heads")?;
+            (end(lower, &up, Mode::Any, "base")?, up)
+        } else {
+            let low = end(lower, &[], Mode::Any, "base")?;
+            let up = end(upper, &low, Mode::Upgrade, "heads")?;
+            (low, up)
+        };
+        let required = self.ancestors(&up);
+        if let Some(&outside) = low.iter().find(|l| !required.contains(l)) {
+            return Err(GraphError::RangeNotAncestor {
+                lower: self.nodes[outside].id.clone(),
+                upper: upper.unwrap_or("heads").to_owned(),
+            });
+        }
+        let mut needs: BTreeSet<usize> = required;
+        if !low.is_empty() {
+            let below = self.ancestors(&low);
+            let above = self.closure(&low, &self.children);
+            needs.retain(|r| (!below.contains(r) || low.contains(r)) && above.contains(r));
+        }
+        Ok(self
+            .newest_first(&needs, &up)
+            .into_iter()
+            .map(|i| &self.nodes[i])
+            .collect())
+    }
+
+    /// The revisions naming `id` as a parent (not through depends_on),
+    /// oldest first. Empty for an unknown id.
+    pub fn children(&self, id: &str) -> Vec<&str> {
+        self.index(id)
+            .map(|i| self.ids(&self.children[i]))
+            .unwrap_or_default()
+    }
+
+    /// The revisions naming `id` (or one of its branch labels) in their
+    /// depends_on. Empty for an unknown id.
+    pub fn dependents(&self, id: &str) -> Vec<&str> {
+        self.index(id)
+            .map(|i| {
+                let only: Vec<usize> = self.all_children[i]
+                    .iter()
+                    .copied()
+                    .filter(|c| !self.children[i].contains(c))
+                    .collect();
+                self.ids(&only)
+            })
+            .unwrap_or_default()
+    }
+
+    /// Revisions with more than one child through parents, as
+    /// `alembic branches` lists them.
+    pub fn branch_points(&self) -> Vec<&str> {
+        (0..self.len())
+            .filter(|&i| self.children[i].len() > 1)
+            .map(|i| self.nodes[i].id.as_str())
+            .collect()
+    }
+
+    /// No revision names `id` as a parent (Alembic's `is_head`).
+    pub fn is_head(&self, id: &str) -> bool {
+        self.index(id).is_some_and(|i| self.children[i].is_empty())
+    }
+
+    /// `id` has no parents (Alembic's `is_base`; it may have dependencies).
+    pub fn is_base(&self, id: &str) -> bool {
+        self.index(id).is_some_and(|i| self.parents[i].is_empty())
+    }
+
+    /// More than one revision names `id` as a parent.
+    pub fn is_branch_point(&self, id: &str) -> bool {
+        self.index(id).is_some_and(|i| self.children[i].len() > 1)
+    }
+
+    /// `id` has more than one parent.
+    pub fn is_merge_point(&self, id: &str) -> bool {
+        self.index(id).is_some_and(|i| self.parents[i].len() > 1)
+    }
+
+    /// The branch labels that cover `id`, sorted: its own (`Node::branch_labels`)
+    /// and those Alembic propagates to it, from a labelled revision to every
+    /// revision above it through parents and down to the nearest branch
+    /// point or merge. What `heads`, `branches` and `history` display.
+    pub fn branch_labels(&self, id: &str) -> Vec<&str> {
+        self.index(id)
+            .map(|i| self.labels[i].iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     fn plan(
@@ -622,33 +1019,54 @@ impl Graph {
         }
     }
 
-    fn resolve_indices(
+    /// Resolves one identifier in the way `mode` reads it. `current` are the
+    /// database's heads, from which the symbol-less relative forms count.
+    fn resolve_target(
         &self,
         spec: &str,
         current: &[usize],
         mode: Mode,
-    ) -> Result<Vec<usize>, GraphError> {
+    ) -> Result<Target, GraphError> {
         if spec.is_empty() {
             return Err(invalid(spec, "it is empty"));
         }
         // An exact id or label wins before any parsing, so a label such as
         // `release-2` is not mistaken for `release` minus two.
         if let Some(i) = self.exact(spec) {
-            return Ok(vec![i]);
+            return Ok(Target {
+                revs: vec![i],
+                branch: None,
+            });
         }
-        if let Some((label, rest)) = spec.split_once('@') {
-            return self.resolve_on_branch(spec, label, rest);
-        }
+        let (branch, rest) = match spec.split_once('@') {
+            Some((label, rest)) => {
+                if label.is_empty() {
+                    return Err(invalid(spec, "no branch label precedes `@`"));
+                }
+                if rest.is_empty() {
+                    return Err(invalid(spec, "nothing follows `@`"));
+                }
+                if rest.contains('@') {
+                    return Err(invalid(spec, "it contains `@` more than once"));
+                }
+                let rev = self.branch_rev(label, spec)?;
+                (Some(Branch { label, rev }), rest)
+            }
+            None => (None, spec),
+        };
         let Some(Relative {
             symbol,
             sign,
             steps,
-        }) = parse_relative(spec)?
+        }) = parse_relative(rest).map_err(|reason| invalid(spec, reason))?
         else {
-            return self.resolve_absolute(spec, spec);
+            return Ok(Target {
+                revs: self.resolve_symbol(rest, branch, spec)?,
+                branch: branch.map(|b| b.rev),
+            });
         };
         let start = match symbol {
-            Some(symbol) => match self.resolve_absolute(symbol, spec)?.as_slice() {
+            Some(symbol) => match self.resolve_symbol(symbol, branch, spec)?.as_slice() {
                 [] => Pos::Base,
                 [one] => Pos::Rev(*one),
                 several => {
@@ -658,103 +1076,137 @@ impl Graph {
                     });
                 }
             },
-            None => {
-                let wrong = match sign {
-                    Sign::Up => mode == Mode::Downgrade,
-                    Sign::Down => mode == Mode::Upgrade,
-                };
-                if wrong {
-                    return Err(GraphError::WrongDirection {
-                        spec: spec.to_owned(),
-                        direction: match mode {
-                            Mode::Downgrade => Direction::Downgrade,
-                            _ => Direction::Upgrade,
-                        },
-                    });
-                }
-                match (current, sign) {
-                    ([], Sign::Up) => Pos::Base,
-                    ([], Sign::Down) => {
-                        return Err(GraphError::RelativeTooFar {
-                            spec: spec.to_owned(),
-                            steps,
-                            walked: 0,
-                        });
-                    }
-                    ([one], _) => Pos::Rev(*one),
-                    // Alembic refuses `+N` here but walks `-N` from the
-                    // first row with a deprecation warning; both are refused.
-                    (several, _) => {
-                        return Err(GraphError::AmbiguousRelative {
-                            spec: spec.to_owned(),
-                            current: self.owned_ids(several),
-                        });
-                    }
-                }
-            }
+            None => self.relative_start(spec, branch, current, (sign, steps), mode)?,
         };
-        Ok(match self.walk(spec, start, sign, steps)? {
-            Pos::Base => Vec::new(),
-            Pos::Rev(i) => vec![i],
+        // Alembic keeps an upward walk on the named branch; a downward walk
+        // has only one way to go or none.
+        let along = match sign {
+            Sign::Up => branch.map(|b| self.lineage(b.rev)),
+            Sign::Down => None,
+        };
+        let end = self.walk(spec, start, sign, steps, along.as_ref())?;
+        let branch = match (branch, symbol, start) {
+            (Some(b), _, _) => Some(b.rev),
+            // Alembic confines `-N` to the branch of the head it counts from.
+            (None, None, Pos::Rev(head)) if sign == Sign::Down => Some(head),
+            _ => None,
+        };
+        Ok(Target {
+            revs: match end {
+                Pos::Base => Vec::new(),
+                Pos::Rev(i) => vec![i],
+            },
+            branch,
         })
     }
 
-    /// `label@head`, `label@heads` and `label@<rev>`. Relative forms on a
-    /// branch wait for the issue that completes branch support.
-    fn resolve_on_branch(
-        &self,
-        spec: &str,
-        label: &str,
-        rest: &str,
-    ) -> Result<Vec<usize>, GraphError> {
-        let branch = self
-            .exact(label)
-            .ok_or_else(|| GraphError::UnknownBranch(label.to_owned()))?;
-        let lineage = self.lineage(branch);
-        match rest {
-            "head" | "heads" => {
-                let heads: Vec<usize> = self
-                    .head_indices()
-                    .into_iter()
-                    .filter(|h| lineage.contains(h))
-                    .collect();
-                if rest == "head" && heads.len() > 1 {
-                    return Err(GraphError::MultipleHeads {
-                        heads: self.owned_ids(&heads),
-                        spec: spec.to_owned(),
-                    });
-                }
-                Ok(heads)
+    /// The revision a `<label>@…` prefix names: a branch label, a revision
+    /// id, or a unique partial id (as Alembic's `_resolve_branch`).
+    fn branch_rev(&self, label: &str, spec: &str) -> Result<usize, GraphError> {
+        if let Some(i) = self.exact(label) {
+            return Ok(i);
+        }
+        if RESERVED.contains(&label) {
+            return Err(GraphError::UnknownBranch(label.to_owned()));
+        }
+        match self.resolve_symbol(label, None, spec) {
+            Ok(revs) => Ok(revs[0]),
+            Err(GraphError::UnknownRevision(_) | GraphError::PrefixTooShort(_)) => {
+                Err(GraphError::UnknownBranch(label.to_owned()))
             }
-            "" => Err(invalid(spec, "nothing follows `@`")),
-            _ if rest == "base" || rest.contains(['+', '-', '@']) => Err(invalid(
-                spec,
-                "only `<label>@head`, `<label>@heads` and `<label>@<revision>` are supported",
-            )),
-            _ => {
-                let revs = self.resolve_absolute(rest, spec)?;
-                for &r in &revs {
-                    if !lineage.contains(&r) {
-                        return Err(GraphError::NotOnBranch {
-                            revision: self.nodes[r].id.clone(),
-                            label: label.to_owned(),
-                        });
-                    }
-                }
-                Ok(revs)
-            }
+            Err(other) => Err(other),
         }
     }
 
-    /// `head`, `heads`, `base`, an id, a label or a partial id. `spec` is
-    /// the whole identifier the user typed, for error messages.
-    fn resolve_absolute(&self, symbol: &str, spec: &str) -> Result<Vec<usize>, GraphError> {
+    /// Where `+N`, `-N`, `<label>@+N` and `<label>@-N` start: the current
+    /// head (on the branch, if one is named).
+    fn relative_start(
+        &self,
+        spec: &str,
+        branch: Option<Branch<'_>>,
+        current: &[usize],
+        (sign, steps): (Sign, usize),
+        mode: Mode,
+    ) -> Result<Pos, GraphError> {
+        let wrong = match sign {
+            Sign::Up => mode == Mode::Downgrade,
+            Sign::Down => mode == Mode::Upgrade,
+        };
+        if wrong {
+            return Err(GraphError::WrongDirection {
+                spec: spec.to_owned(),
+                direction: match mode {
+                    Mode::Downgrade => Direction::Downgrade,
+                    _ => Direction::Upgrade,
+                },
+            });
+        }
+        let too_far = || GraphError::RelativeTooFar {
+            spec: spec.to_owned(),
+            steps,
+            walked: 0,
+        };
+        let from: Vec<usize> = match branch {
+            None => current.to_vec(),
+            Some(b) => {
+                let lineage = self.lineage(b.rev);
+                let on: Vec<usize> = current
+                    .iter()
+                    .copied()
+                    .filter(|c| lineage.contains(c))
+                    .collect();
+                if on.is_empty() {
+                    // No row is on the branch: its newest applied revision
+                    // is below a merge or a dependency. Alembic looks for it
+                    // among everything applied.
+                    let active = self.ancestors(current);
+                    let on_branch: BTreeSet<usize> =
+                        active.intersection(&lineage).copied().collect();
+                    on_branch
+                        .iter()
+                        .copied()
+                        .filter(|&r| match sign {
+                            Sign::Up => !on_branch.iter().any(|&o| self.down[o].contains(&r)),
+                            Sign::Down => !self.children[r].iter().any(|c| active.contains(c)),
+                        })
+                        .collect()
+                } else {
+                    on
+                }
+            }
+        };
+        match (from.as_slice(), sign) {
+            ([], Sign::Up) => Ok(Pos::Base),
+            ([], Sign::Down) => Err(too_far()),
+            ([one], _) => Ok(Pos::Rev(*one)),
+            // Alembic refuses `+N` here but walks `-N` from the first row
+            // with a deprecation warning (and fails an assertion for
+            // `<label>@-N`); all are refused.
+            (several, _) => Err(GraphError::AmbiguousRelative {
+                spec: spec.to_owned(),
+                current: self.owned_ids(several),
+            }),
+        }
+    }
+
+    /// `head`, `heads`, `base`, an id, a label or a partial id, on `branch`
+    /// if one is named. `spec` is the whole identifier, for error messages.
+    fn resolve_symbol(
+        &self,
+        symbol: &str,
+        branch: Option<Branch<'_>>,
+        spec: &str,
+    ) -> Result<Vec<usize>, GraphError> {
+        let lineage = branch.map(|b| self.lineage(b.rev));
+        let on_branch = |i: &usize| lineage.as_ref().is_none_or(|l| l.contains(i));
         match symbol {
-            // Heads that nothing depends on either: their ancestors are
-            // every revision, without one target lying below another.
-            "heads" => Ok(self.real_head_indices()),
+            // Without a branch, heads that nothing depends on either (their
+            // ancestors are every revision, and no target lies below
+            // another); on a branch, Alembic filters the plain heads.
+            "heads" if branch.is_none() => Ok(self.real_head_indices()),
+            "heads" => Ok(self.head_indices().into_iter().filter(on_branch).collect()),
             "head" => {
-                let heads = self.head_indices();
+                let heads: Vec<usize> = self.head_indices().into_iter().filter(on_branch).collect();
                 if heads.len() > 1 {
                     return Err(GraphError::MultipleHeads {
                         heads: self.owned_ids(&heads),
@@ -765,40 +1217,70 @@ impl Graph {
             }
             "base" => Ok(Vec::new()),
             _ => {
-                if let Some(i) = self.exact(symbol) {
-                    return Ok(vec![i]);
+                let found = match self.exact(symbol) {
+                    Some(i) => i,
+                    None => self.resolve_prefix(symbol, &on_branch)?,
+                };
+                if !on_branch(&found)
+                    && let Some(b) = branch
+                {
+                    return Err(GraphError::NotOnBranch {
+                        revision: self.nodes[found].id.clone(),
+                        label: b.label.to_owned(),
+                    });
                 }
-                // Alembic also matches a shorter prefix against ids of four
-                // characters or more; refusing it keeps `ab` from picking a
-                // revision by accident.
-                if symbol.chars().count() < MIN_PREFIX {
-                    return Err(GraphError::PrefixTooShort(symbol.to_owned()));
-                }
-                let candidates: Vec<usize> = (0..self.len())
-                    .filter(|&i| self.nodes[i].id.starts_with(symbol))
-                    .collect();
-                match candidates.as_slice() {
-                    [] => Err(GraphError::UnknownRevision(symbol.to_owned())),
-                    [one] => Ok(vec![*one]),
-                    several => {
-                        let mut ids = self.owned_ids(several);
-                        ids.sort();
-                        Err(GraphError::AmbiguousPrefix {
-                            prefix: symbol.to_owned(),
-                            candidates: ids,
-                        })
-                    }
-                }
+                Ok(vec![found])
             }
         }
     }
 
-    /// Alembic's `_walk`: up through children from `base` or a revision, down
-    /// through parents to `base`; never through a fork.
-    fn walk(&self, spec: &str, start: Pos, sign: Sign, steps: usize) -> Result<Pos, GraphError> {
+    /// A partial id. Alembic accepts a prefix of any length (and of branch
+    /// labels too); only ids, and at least four characters, are accepted
+    /// here, so that `ab` cannot pick a revision by accident. On a branch,
+    /// candidates off the branch do not count, as in Alembic.
+    fn resolve_prefix(
+        &self,
+        prefix: &str,
+        on_branch: &dyn Fn(&usize) -> bool,
+    ) -> Result<usize, GraphError> {
+        if prefix.chars().count() < MIN_PREFIX {
+            return Err(GraphError::PrefixTooShort(prefix.to_owned()));
+        }
+        let all: Vec<usize> = (0..self.len())
+            .filter(|&i| self.nodes[i].id.starts_with(prefix))
+            .collect();
+        let on: Vec<usize> = all.iter().copied().filter(on_branch).collect();
+        // A prefix matching only revisions off the branch falls through to
+        // the caller's NotOnBranch.
+        let candidates = if on.is_empty() { all } else { on };
+        match candidates.as_slice() {
+            [] => Err(GraphError::UnknownRevision(prefix.to_owned())),
+            [one] => Ok(*one),
+            several => {
+                let mut ids = self.owned_ids(several);
+                ids.sort();
+                Err(GraphError::AmbiguousPrefix {
+                    prefix: prefix.to_owned(),
+                    candidates: ids,
+                })
+            }
+        }
+    }
+
+    /// Alembic's `_walk`: up through children from `base` or a revision
+    /// (only those in `along`, when a branch is named), down through parents
+    /// to `base`; never through a fork.
+    fn walk(
+        &self,
+        spec: &str,
+        start: Pos,
+        sign: Sign,
+        steps: usize,
+        along: Option<&BTreeSet<usize>>,
+    ) -> Result<Pos, GraphError> {
         let mut pos = start;
         for walked in 0..steps {
-            let next: Vec<usize> = match (sign, pos) {
+            let mut next: Vec<usize> = match (sign, pos) {
                 (Sign::Up, Pos::Base) => self.base_indices(),
                 (Sign::Up, Pos::Rev(r)) => self.children[r].clone(),
                 (Sign::Down, Pos::Base) => Vec::new(),
@@ -808,6 +1290,9 @@ impl Graph {
                 }
                 (Sign::Down, Pos::Rev(r)) => self.parents[r].clone(),
             };
+            if let Some(along) = along {
+                next.retain(|n| along.contains(n));
+            }
             match next.as_slice() {
                 [] => {
                     return Err(GraphError::RelativeTooFar {
@@ -970,10 +1455,11 @@ struct Relative<'a> {
     steps: usize,
 }
 
-/// Splits `<symbol>+N` / `<symbol>-N` / `+N` / `-N`. Ids cannot contain `+`
-/// or `-`, so the last sign is the one that counts. Unlike Alembic, which
-/// ignores anything after the digits, the whole identifier must match.
-fn parse_relative(spec: &str) -> Result<Option<Relative<'_>>, GraphError> {
+/// Splits `<symbol>+N` / `<symbol>-N` / `+N` / `-N` (after any `<label>@`).
+/// Ids cannot contain `+` or `-`, so the last sign is the one that counts.
+/// Unlike Alembic, which ignores anything after the digits, the whole
+/// identifier must match. `Err` is the reason the identifier is invalid.
+fn parse_relative(spec: &str) -> Result<Option<Relative<'_>>, &'static str> {
     let Some(at) = spec.rfind(['+', '-']) else {
         return Ok(None);
     };
@@ -981,11 +1467,9 @@ fn parse_relative(spec: &str) -> Result<Option<Relative<'_>>, GraphError> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(None);
     }
-    let steps: usize = digits
-        .parse()
-        .map_err(|_| invalid(spec, "the step count is too large"))?;
+    let steps: usize = digits.parse().map_err(|_| "the step count is too large")?;
     if steps == 0 {
-        return Err(invalid(spec, "a relative step count must be at least 1"));
+        return Err("a relative step count must be at least 1");
     }
     let sign = if spec[at..].starts_with('+') {
         Sign::Up
@@ -1721,10 +2205,6 @@ mod tests {
             graph.resolve("nope@head", &[]).unwrap_err(),
             GraphError::UnknownBranch("nope".into())
         );
-        assert!(matches!(
-            graph.resolve("x@+1", &[]).unwrap_err(),
-            GraphError::InvalidSpec { .. }
-        ));
     }
 
     #[test]
@@ -2064,7 +2544,12 @@ mod tests {
     /// nothing applied builds on.
     #[test]
     fn every_plan_between_any_two_states_keeps_the_version_table_exact() {
-        let graph = forked();
+        check_every_plan(&forked());
+        check_every_plan(&branchy());
+    }
+
+    fn check_every_plan(graph: &Graph) {
+        let graph = graph.clone();
         let mut targets: Vec<String> = graph.nodes.iter().map(|n| n.id.clone()).collect();
         targets.push("base".into());
         targets.push("heads".into());
@@ -2080,7 +2565,10 @@ mod tests {
                 cur
             );
             for target in &targets {
-                let tgt = graph.resolve_indices(target, &cur_idx, Mode::Any).unwrap();
+                let tgt = graph
+                    .resolve_target(target, &cur_idx, Mode::Any)
+                    .unwrap()
+                    .revs;
 
                 let up = graph.upgrade_plan(&cur, target).unwrap();
                 let mut applied = active.clone();
@@ -2166,5 +2654,657 @@ mod tests {
         assert_eq!(table, strings(&["d", "a", "c"]));
         step(VersionChange::Delete { id: "d".into() }).apply(&mut table);
         assert_eq!(table, strings(&["a", "c"]));
+    }
+
+    // --- the fixture with three branches, a merge, a dependency, two bases ---
+
+    /// Three branches leave `bbbb0002`; `alpha` and `beta` merge again;
+    /// `kkkk0002`, on a second base, depends on the `beta` branch:
+    ///
+    /// ```text
+    /// aaaa0001 ── bbbb0002 ─┬─ cccc0003 (alpha) ── dddd0004 ─┬─ mmmm0005 ── dddd0006
+    ///                       ├─ eeee0003 (beta) ─── ffff0004 ─┘
+    ///                       └─ cccc1003 (gamma) ── gggg0004
+    /// kkkk0001 (infra) ── kkkk0002 ── kkkk0003
+    ///                        ╰─ depends on beta (eeee0003)
+    /// ```
+    ///
+    /// Heads: dddd0006, gggg0004, kkkk0003. Prefixes `cccc`, `dddd` and
+    /// `kkkk` are ambiguous; `cccc` is not once a branch is named.
+    fn branchy() -> Graph {
+        Graph::new(vec![
+            node("dddd0006", &["mmmm0005"]),
+            node("mmmm0005", &["dddd0004", "ffff0004"]),
+            node("dddd0004", &["cccc0003"]),
+            with_labels(node("cccc0003", &["bbbb0002"]), &["alpha"]),
+            node("ffff0004", &["eeee0003"]),
+            with_labels(node("eeee0003", &["bbbb0002"]), &["beta"]),
+            node("gggg0004", &["cccc1003"]),
+            with_labels(node("cccc1003", &["bbbb0002"]), &["gamma"]),
+            node("bbbb0002", &["aaaa0001"]),
+            node("aaaa0001", &[]),
+            node("kkkk0003", &["kkkk0002"]),
+            with_deps(node("kkkk0002", &["kkkk0001"]), &["beta"]),
+            with_labels(node("kkkk0001", &[]), &["infra"]),
+        ])
+        .unwrap()
+    }
+
+    const ALL_HEADS: [&str; 3] = ["dddd0006", "gggg0004", "kkkk0003"];
+
+    fn one(graph: &Graph, spec: &str, current: &[&str]) -> Vec<String> {
+        graph.resolve(spec, &strings(current)).unwrap()
+    }
+
+    fn sorted(mut v: Vec<&str>) -> Vec<&str> {
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn the_fixture_has_three_heads_two_bases_and_one_branch_point() {
+        let graph = branchy();
+        assert_eq!(sorted(graph.heads()), ALL_HEADS.to_vec());
+        assert_eq!(graph.bases(), vec!["aaaa0001", "kkkk0001"]);
+        assert_eq!(graph.branch_points(), vec!["bbbb0002"]);
+        assert_eq!(
+            graph.children("bbbb0002"),
+            vec!["cccc0003", "cccc1003", "eeee0003"]
+        );
+        assert_eq!(graph.children("eeee0003"), vec!["ffff0004"]);
+        assert_eq!(graph.dependents("eeee0003"), vec!["kkkk0002"]);
+        assert!(graph.children("nope").is_empty());
+        assert!(graph.is_head("gggg0004") && !graph.is_head("eeee0003"));
+        assert!(graph.is_base("kkkk0001") && !graph.is_base("kkkk0002"));
+        assert!(graph.is_branch_point("bbbb0002") && !graph.is_branch_point("eeee0003"));
+        assert!(graph.is_merge_point("mmmm0005") && !graph.is_merge_point("kkkk0002"));
+        assert!(!graph.is_head("nope") && !graph.is_base("nope"));
+    }
+
+    #[test]
+    fn a_branch_label_covers_its_branch_above_and_down_to_the_branch_point() {
+        let graph = branchy();
+        assert_eq!(graph.branch_labels("dddd0006"), vec!["alpha", "beta"]);
+        assert_eq!(graph.branch_labels("ffff0004"), vec!["beta"]);
+        assert_eq!(graph.branch_labels("gggg0004"), vec!["gamma"]);
+        assert_eq!(graph.branch_labels("kkkk0003"), vec!["infra"]);
+        assert!(graph.branch_labels("bbbb0002").is_empty());
+        // Declared labels stay as they were written.
+        assert!(graph.get("gggg0004").unwrap().branch_labels.is_empty());
+        // Below the label, down to a branch point (none here: a base).
+        let graph = Graph::new(vec![
+            node("aaaa", &[]),
+            with_labels(node("bbbb", &["aaaa"]), &["x"]),
+        ])
+        .unwrap();
+        assert_eq!(graph.branch_labels("aaaa"), vec!["x"]);
+    }
+
+    #[test]
+    fn a_full_id_a_unique_prefix_and_a_branch_label_each_name_one_revision() {
+        let graph = branchy();
+        assert_eq!(one(&graph, "dddd0004", &[]), strings(&["dddd0004"]));
+        assert_eq!(one(&graph, "ffff", &[]), strings(&["ffff0004"]));
+        assert_eq!(one(&graph, "mmmm00", &[]), strings(&["mmmm0005"]));
+        assert_eq!(one(&graph, "beta", &[]), strings(&["eeee0003"]));
+        assert_eq!(one(&graph, "infra", &[]), strings(&["kkkk0001"]));
+    }
+
+    #[test]
+    fn an_ambiguous_prefix_lists_its_candidates_unless_a_branch_settles_it() {
+        let graph = branchy();
+        assert_eq!(
+            graph.resolve("cccc", &[]).unwrap_err(),
+            GraphError::AmbiguousPrefix {
+                prefix: "cccc".into(),
+                candidates: strings(&["cccc0003", "cccc1003"])
+            }
+        );
+        assert_eq!(one(&graph, "gamma@cccc", &[]), strings(&["cccc1003"]));
+        assert_eq!(one(&graph, "alpha@cccc", &[]), strings(&["cccc0003"]));
+        assert_eq!(
+            graph.resolve("ccc", &[]).unwrap_err(),
+            GraphError::PrefixTooShort("ccc".into())
+        );
+    }
+
+    #[test]
+    fn head_is_refused_with_three_heads_while_heads_and_base_resolve() {
+        let graph = branchy();
+        let err = graph.resolve("head", &[]).unwrap_err();
+        let GraphError::MultipleHeads { heads, spec } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(spec, "head");
+        assert_eq!(
+            sorted(heads.iter().map(String::as_str).collect()),
+            ALL_HEADS
+        );
+        let message = err.to_string();
+        for fix in ["`heads`", "`<label>@head`", "`aludel merge`"] {
+            assert!(message.contains(fix), "{message}");
+        }
+        let heads = one(&graph, "heads", &[]);
+        assert_eq!(
+            sorted(heads.iter().map(String::as_str).collect()),
+            ALL_HEADS
+        );
+        assert!(one(&graph, "base", &[]).is_empty());
+    }
+
+    #[test]
+    fn label_at_head_is_the_head_of_the_lineage_carrying_the_label() {
+        let graph = branchy();
+        assert_eq!(one(&graph, "alpha@head", &[]), strings(&["dddd0006"]));
+        assert_eq!(one(&graph, "beta@head", &[]), strings(&["dddd0006"]));
+        assert_eq!(one(&graph, "gamma@head", &[]), strings(&["gggg0004"]));
+        assert_eq!(one(&graph, "infra@head", &[]), strings(&["kkkk0003"]));
+        assert_eq!(one(&graph, "gamma@heads", &[]), strings(&["gggg0004"]));
+        // `rev@head`: the head above a revision.
+        assert_eq!(one(&graph, "cccc0003@head", &[]), strings(&["dddd0006"]));
+        assert_eq!(one(&graph, "ffff@head", &[]), strings(&["dddd0006"]));
+        let err = graph.resolve("bbbb0002@head", &[]).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::MultipleHeads {
+                heads: strings(&["gggg0004", "dddd0006"]),
+                spec: "bbbb0002@head".into()
+            }
+        );
+        assert_eq!(
+            one(&graph, "bbbb0002@heads", &[]),
+            strings(&["gggg0004", "dddd0006"])
+        );
+    }
+
+    #[test]
+    fn label_at_base_is_base_and_a_downgrade_to_it_stays_on_that_base() {
+        let graph = branchy();
+        assert!(one(&graph, "gamma@base", &[]).is_empty());
+        let cur = strings(&ALL_HEADS);
+        let steps = graph.downgrade_plan(&cur, "infra@base").unwrap();
+        assert_eq!(ids_of(&steps), vec!["kkkk0003", "kkkk0002", "kkkk0001"]);
+        assert_eq!(
+            apply_strictly(&steps, &cur),
+            ["dddd0006", "gggg0004"].map(String::from).into()
+        );
+        // The other base carries beta, on which kkkk0002 depends: that goes
+        // too, and infra is left at its base.
+        let steps = graph.downgrade_plan(&cur, "gamma@base").unwrap();
+        assert_eq!(
+            apply_strictly(&steps, &cur),
+            ["kkkk0001"].map(String::from).into()
+        );
+    }
+
+    #[test]
+    fn label_at_revision_must_be_on_that_branch() {
+        let graph = branchy();
+        assert_eq!(one(&graph, "gamma@gggg0004", &[]), strings(&["gggg0004"]));
+        assert_eq!(one(&graph, "alpha@bbbb0002", &[]), strings(&["bbbb0002"]));
+        let err = graph.resolve("gamma@ffff0004", &[]).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::NotOnBranch {
+                revision: "ffff0004".into(),
+                label: "gamma".into()
+            }
+        );
+        assert!(err.to_string().contains("drop `gamma@`"));
+        assert_eq!(
+            graph.resolve("nope@head", &[]).unwrap_err(),
+            GraphError::UnknownBranch("nope".into())
+        );
+        assert!(matches!(
+            graph.resolve("@head", &[]).unwrap_err(),
+            GraphError::InvalidSpec { .. }
+        ));
+        assert!(matches!(
+            graph.resolve("gamma@", &[]).unwrap_err(),
+            GraphError::InvalidSpec { .. }
+        ));
+    }
+
+    #[test]
+    fn plus_n_counts_up_from_the_one_current_head() {
+        let graph = branchy();
+        assert_eq!(one(&graph, "+1", &["cccc0003"]), strings(&["dddd0004"]));
+        assert_eq!(one(&graph, "+2", &["kkkk0001"]), strings(&["kkkk0003"]));
+        // From an empty database, two bases make `+1` ambiguous.
+        assert!(matches!(
+            graph.resolve("+1", &[]).unwrap_err(),
+            GraphError::AmbiguousWalk { at, .. } if at == "base"
+        ));
+        let err = graph.resolve("+1", &strings(&["bbbb0002"])).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::AmbiguousWalk {
+                spec: "+1".into(),
+                at: "bbbb0002".into(),
+                choices: strings(&["cccc0003", "cccc1003", "eeee0003"])
+            }
+        );
+        assert!(err.to_string().contains("`<label>@+1`"));
+        assert!(matches!(
+            graph.resolve("+1", &strings(&["gggg0004"])).unwrap_err(),
+            GraphError::RelativeTooFar {
+                steps: 1,
+                walked: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn label_at_plus_n_walks_up_the_labelled_branch() {
+        let graph = branchy();
+        let steps = graph
+            .upgrade_plan(&strings(&["bbbb0002"]), "gamma@+1")
+            .unwrap();
+        assert_eq!(ids_of(&steps), vec!["cccc1003"]);
+        assert_eq!(
+            one(&graph, "gamma@+2", &["bbbb0002"]),
+            strings(&["gggg0004"])
+        );
+        // Nothing of alpha applied: count from base, along alpha's lineage.
+        assert_eq!(one(&graph, "alpha@+1", &[]), strings(&["aaaa0001"]));
+        assert_eq!(one(&graph, "alpha@+3", &[]), strings(&["cccc0003"]));
+        // No row on gamma, but its lower part is applied under alpha's row.
+        assert_eq!(
+            one(&graph, "gamma@+1", &["dddd0004"]),
+            strings(&["cccc1003"])
+        );
+        let steps = graph
+            .upgrade_plan(&strings(&["dddd0006"]), "infra@+2")
+            .unwrap();
+        assert_eq!(ids_of(&steps), vec!["kkkk0001", "kkkk0002"]);
+        assert!(matches!(
+            graph
+                .resolve("gamma@+3", &strings(&["bbbb0002"]))
+                .unwrap_err(),
+            GraphError::RelativeTooFar { walked: 2, .. }
+        ));
+        assert!(matches!(
+            graph
+                .downgrade_plan(&strings(&["bbbb0002"]), "gamma@+1")
+                .unwrap_err(),
+            GraphError::WrongDirection { .. }
+        ));
+    }
+
+    #[test]
+    fn label_at_minus_n_counts_down_from_the_current_head_of_that_branch() {
+        let graph = branchy();
+        let cur = strings(&ALL_HEADS);
+        assert_eq!(one(&graph, "gamma@-1", &ALL_HEADS), strings(&["cccc1003"]));
+        let steps = graph.downgrade_plan(&cur, "gamma@-1").unwrap();
+        assert_eq!(ids_of(&steps), vec!["gggg0004"]);
+        let steps = graph.downgrade_plan(&cur, "infra@-2").unwrap();
+        assert_eq!(ids_of(&steps), vec!["kkkk0003", "kkkk0002"]);
+        assert_eq!(
+            apply_strictly(&steps, &cur),
+            ["dddd0006", "gggg0004", "kkkk0001"]
+                .map(String::from)
+                .into()
+        );
+        let steps = graph.downgrade_plan(&cur, "alpha@-1").unwrap();
+        assert_eq!(ids_of(&steps), vec!["dddd0006"]);
+        // Below the merge the branch forks.
+        assert!(matches!(
+            graph.downgrade_plan(&cur, "alpha@-2").unwrap_err(),
+            GraphError::AmbiguousWalk { at, .. } if at == "mmmm0005"
+        ));
+        assert!(matches!(
+            graph.upgrade_plan(&cur, "gamma@-1").unwrap_err(),
+            GraphError::WrongDirection { .. }
+        ));
+        // Nothing of gamma applied: there is nothing to count down from.
+        assert!(matches!(
+            graph
+                .downgrade_plan(&strings(&["kkkk0001"]), "gamma@-1")
+                .unwrap_err(),
+            GraphError::RelativeTooFar { walked: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn minus_n_counts_down_from_the_one_current_head() {
+        let graph = branchy();
+        let cur = strings(&["gggg0004"]);
+        assert_eq!(one(&graph, "-2", &["gggg0004"]), strings(&["bbbb0002"]));
+        let steps = graph.downgrade_plan(&cur, "-2").unwrap();
+        assert_eq!(ids_of(&steps), vec!["gggg0004", "cccc1003"]);
+        let err = graph
+            .downgrade_plan(&strings(&ALL_HEADS), "-1")
+            .unwrap_err();
+        assert!(matches!(err, GraphError::AmbiguousRelative { .. }), "{err}");
+        assert!(err.to_string().contains("`<rev>-N`"));
+        assert!(matches!(
+            graph.downgrade_plan(&cur, "-5").unwrap_err(),
+            GraphError::RelativeTooFar {
+                steps: 5,
+                walked: 4,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rev_plus_n_rev_minus_n_head_minus_n_and_base_plus_n_count_from_their_symbol() {
+        let graph = branchy();
+        assert_eq!(one(&graph, "bbbb0002-1", &[]), strings(&["aaaa0001"]));
+        assert_eq!(one(&graph, "aaaa+1", &[]), strings(&["bbbb0002"]));
+        assert_eq!(one(&graph, "gggg0004-3", &[]), strings(&["aaaa0001"]));
+        assert!(one(&graph, "gggg0004-4", &[]).is_empty());
+        assert!(matches!(
+            graph.resolve("gggg0004-5", &[]).unwrap_err(),
+            GraphError::RelativeTooFar { walked: 4, .. }
+        ));
+        assert_eq!(one(&graph, "infra@kkkk0001+2", &[]), strings(&["kkkk0003"]));
+        assert_eq!(one(&graph, "gamma@bbbb+1", &[]), strings(&["cccc1003"]));
+        assert_eq!(one(&graph, "gamma@head-1", &[]), strings(&["cccc1003"]));
+        assert_eq!(one(&graph, "infra@base+1", &[]), strings(&["kkkk0001"]));
+        assert!(matches!(
+            graph.resolve("head-1", &[]).unwrap_err(),
+            GraphError::MultipleHeads { .. }
+        ));
+        assert!(matches!(
+            graph.resolve("base+1", &[]).unwrap_err(),
+            GraphError::AmbiguousWalk { .. }
+        ));
+        assert!(matches!(
+            graph.resolve("bbbb0002+1", &[]).unwrap_err(),
+            GraphError::AmbiguousWalk { .. }
+        ));
+        let single = linear();
+        assert_eq!(
+            single.resolve("head-2", &[]).unwrap(),
+            strings(&["2222bbbb"])
+        );
+        assert_eq!(
+            single.resolve("base+2", &[]).unwrap(),
+            strings(&["2222bbbb"])
+        );
+    }
+
+    #[test]
+    fn a_downgrade_target_must_be_below_the_current_heads() {
+        let graph = branchy();
+        let err = graph
+            .downgrade_plan(&strings(&["gggg0004"]), "dddd0004")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::NotBelowCurrent {
+                target: "dddd0004".into(),
+                current: strings(&["gggg0004"])
+            }
+        );
+    }
+
+    #[test]
+    fn the_fixture_refuses_a_duplicate_id_a_missing_parent_and_a_cycle() {
+        let nodes = branchy().nodes.clone();
+        let mut dup = nodes.clone();
+        dup.push(node("bbbb0002", &[]));
+        assert_eq!(
+            Graph::new(dup).unwrap_err(),
+            GraphError::DuplicateId("bbbb0002".into())
+        );
+        let missing: Vec<Node> = nodes
+            .iter()
+            .filter(|n| n.id != "bbbb0002")
+            .cloned()
+            .collect();
+        assert!(matches!(
+            Graph::new(missing).unwrap_err(),
+            GraphError::MissingParent { parent, .. } if parent == "bbbb0002"
+        ));
+        let mut cycle = nodes.clone();
+        for n in &mut cycle {
+            if n.id == "kkkk0001" {
+                n.depends_on = strings(&["kkkk0003"]);
+            }
+        }
+        assert_eq!(
+            Graph::new(cycle).unwrap_err(),
+            GraphError::Cycle(strings(&["kkkk0001", "kkkk0002", "kkkk0003"]))
+        );
+    }
+
+    // --- stamp ---
+
+    fn stamp(graph: &Graph, current: &[&str], targets: &[&str], purge: bool) -> Vec<Step> {
+        graph
+            .stamp_plan(&strings(current), &strings(targets), purge)
+            .unwrap()
+    }
+
+    fn table_after(steps: &[Step], current: &[&str]) -> Vec<String> {
+        let mut table = strings(current);
+        for step in steps {
+            step.apply(&mut table);
+        }
+        table.sort();
+        table
+    }
+
+    #[test]
+    fn stamp_heads_on_an_empty_table_inserts_every_head() {
+        let graph = branchy();
+        let steps = stamp(&graph, &[], &["heads"], false);
+        assert!(
+            steps
+                .iter()
+                .all(|s| matches!(s.change, VersionChange::Insert { .. }))
+        );
+        assert_eq!(table_after(&steps, &[]), strings(&ALL_HEADS));
+        assert!(stamp(&graph, &ALL_HEADS, &["heads"], false).is_empty());
+    }
+
+    #[test]
+    fn stamp_up_to_a_merge_joins_the_rows_below_it() {
+        let graph = branchy();
+        let steps = stamp(&graph, &["dddd0004", "ffff0004"], &["mmmm0005"], false);
+        assert_eq!(
+            steps,
+            vec![Step {
+                revision: "mmmm0005".into(),
+                direction: Direction::Upgrade,
+                change: VersionChange::Merge {
+                    delete: strings(&["dddd0004"]),
+                    update_from: "ffff0004".into(),
+                    to: "mmmm0005".into()
+                }
+            }]
+        );
+    }
+
+    #[test]
+    fn stamp_down_moves_the_row_and_a_second_target_gets_its_own_row() {
+        let graph = branchy();
+        let steps = stamp(&graph, &["dddd0006"], &["cccc0003", "ffff0004"], false);
+        assert_eq!(
+            steps[0].change,
+            VersionChange::Update {
+                from: "dddd0006".into(),
+                to: "cccc0003".into()
+            }
+        );
+        assert_eq!(steps[0].direction, Direction::Downgrade);
+        // Alembic's HeadMaintainer fails here (the row already moved).
+        assert_eq!(
+            steps[1].change,
+            VersionChange::Insert {
+                id: "ffff0004".into()
+            }
+        );
+        assert_eq!(
+            table_after(&steps, &["dddd0006"]),
+            strings(&["cccc0003", "ffff0004"])
+        );
+    }
+
+    #[test]
+    fn stamp_base_deletes_rows_and_label_at_base_only_that_branch() {
+        let graph = branchy();
+        let steps = stamp(&graph, &ALL_HEADS, &["base"], false);
+        assert!(table_after(&steps, &ALL_HEADS).is_empty());
+        assert_eq!(stamp(&graph, &ALL_HEADS, &[], false), steps);
+        let steps = stamp(&graph, &ALL_HEADS, &["gamma@base"], false);
+        assert_eq!(
+            steps,
+            vec![Step {
+                revision: "gggg0004".into(),
+                direction: Direction::Downgrade,
+                change: VersionChange::Delete {
+                    id: "gggg0004".into()
+                }
+            }]
+        );
+    }
+
+    #[test]
+    fn stamp_of_a_revision_on_no_current_branch_inserts_a_row() {
+        let graph = branchy();
+        let steps = stamp(&graph, &["dddd0006"], &["infra"], false);
+        assert_eq!(
+            steps[0].change,
+            VersionChange::Insert {
+                id: "kkkk0001".into()
+            }
+        );
+        let steps = stamp(&graph, &["gggg0004"], &["-1"], false);
+        assert_eq!(table_after(&steps, &["gggg0004"]), strings(&["cccc1003"]));
+    }
+
+    #[test]
+    fn stamp_with_purge_deletes_every_row_first_even_unknown_ones() {
+        let graph = branchy();
+        let steps = stamp(&graph, &["gone", "dddd0006", "gone"], &["gggg0004"], true);
+        let changes: Vec<&VersionChange> = steps.iter().map(|s| &s.change).collect();
+        assert_eq!(
+            changes,
+            vec![
+                &VersionChange::Delete { id: "gone".into() },
+                &VersionChange::Delete {
+                    id: "dddd0006".into()
+                },
+                &VersionChange::Insert {
+                    id: "gggg0004".into()
+                },
+            ]
+        );
+        assert_eq!(
+            graph
+                .stamp_plan(&strings(&["gone"]), &strings(&["gggg0004"]), false)
+                .unwrap_err(),
+            GraphError::UnknownCurrent("gone".into())
+        );
+        assert!(stamp(&graph, &["dddd0006"], &["base"], true).len() == 1);
+    }
+
+    #[test]
+    fn stamp_refuses_two_targets_on_one_line() {
+        let err = branchy()
+            .stamp_plan(&[], &strings(&["bbbb0002", "gggg0004"]), false)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::OverlappingTargets {
+                lower: "bbbb0002".into(),
+                upper: "gggg0004".into()
+            }
+        );
+        assert!(err.to_string().contains("stamp only `gggg0004`"));
+    }
+
+    // --- history ranges ---
+
+    fn range_ids(
+        graph: &Graph,
+        lower: Option<&str>,
+        upper: Option<&str>,
+        current: &[&str],
+    ) -> Vec<String> {
+        graph
+            .range(lower, upper, &strings(current))
+            .unwrap()
+            .iter()
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn range_without_ends_is_the_whole_history_newest_first() {
+        let graph = branchy();
+        let all: Vec<String> = graph
+            .walk_newest_first()
+            .iter()
+            .map(|n| n.id.clone())
+            .collect();
+        assert_eq!(range_ids(&graph, None, None, &[]), all);
+    }
+
+    #[test]
+    fn range_lists_the_lower_end_and_what_the_upper_end_needs_above_it() {
+        let graph = branchy();
+        assert_eq!(
+            range_ids(&graph, Some("cccc1003"), None, &[]),
+            strings(&["gggg0004", "cccc1003"])
+        );
+        assert_eq!(
+            sorted(
+                range_ids(&graph, Some("bbbb0002"), Some("mmmm0005"), &[])
+                    .iter()
+                    .map(String::as_str)
+                    .collect()
+            ),
+            vec![
+                "bbbb0002", "cccc0003", "dddd0004", "eeee0003", "ffff0004", "mmmm0005"
+            ]
+        );
+        // Only what is above kkkk0001 through parents, not its dependency.
+        assert_eq!(
+            range_ids(&graph, Some("kkkk0001"), None, &[]),
+            strings(&["kkkk0003", "kkkk0002", "kkkk0001"])
+        );
+        assert_eq!(
+            range_ids(&graph, Some("cccc1003"), Some("+1"), &[]),
+            strings(&["gggg0004", "cccc1003"])
+        );
+        assert_eq!(
+            range_ids(&graph, Some("-1"), Some("gamma@head"), &[]),
+            strings(&["gggg0004", "cccc1003"])
+        );
+    }
+
+    #[test]
+    fn range_takes_current_for_either_end() {
+        let graph = branchy();
+        assert_eq!(
+            range_ids(&graph, Some("current"), None, &["cccc1003"]),
+            strings(&["gggg0004", "cccc1003"])
+        );
+        assert_eq!(
+            range_ids(&graph, None, Some("current"), &["cccc1003"]),
+            strings(&["cccc1003", "bbbb0002", "aaaa0001"])
+        );
+    }
+
+    #[test]
+    fn range_refuses_a_lower_end_that_is_not_below_the_upper_end() {
+        let graph = branchy();
+        let err = graph
+            .range(Some("gggg0004"), Some("cccc1003"), &[])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::RangeNotAncestor {
+                lower: "gggg0004".into(),
+                upper: "cccc1003".into()
+            }
+        );
+        assert!(err.to_string().contains("swap"));
     }
 }

@@ -10,7 +10,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.global.verbose, args.global.quiet);
+    cli::init_logging(args.global.log_detail, args.global.quiet);
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

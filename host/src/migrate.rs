@@ -103,6 +103,72 @@ impl<'a> Migrator<'a> {
         self.run_plan(current, plan).await
     }
 
+    /// Sets the version table to `targets` without running any revision, in
+    /// one transaction: the same steps as a migration, only their
+    /// version-table changes applied. With `purge` the table is emptied
+    /// first, even of ids this project does not know.
+    pub async fn stamp(&mut self, targets: &[String], purge: bool) -> Result<Vec<String>, Error> {
+        let table = self.table().to_string();
+        self.conn()
+            .begin()
+            .await
+            .map_err(|e| Error::database("starting a transaction", e))?;
+        let result = self.stamp_in_transaction(&table, targets, purge).await;
+        match result {
+            Ok(heads) => {
+                self.conn()
+                    .commit()
+                    .await
+                    .map_err(|e| Error::database("committing", e))?;
+                Ok(heads)
+            }
+            Err(e) => {
+                self.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn stamp_in_transaction(
+        &mut self,
+        table: &str,
+        targets: &[String],
+        purge: bool,
+    ) -> Result<Vec<String>, Error> {
+        let mut heads = if purge {
+            let conn = self.conn();
+            let purged = match conn.ensure_version_table(table).await {
+                Ok(()) => conn.purge_heads(table).await,
+                Err(e) => Err(e),
+            };
+            purged.map_err(|e| Error::database("emptying the version table", e))?;
+            Vec::new()
+        } else {
+            self.conn()
+                .current_heads(table)
+                .await
+                .map_err(|e| Error::database("reading the version table", e))?
+        };
+        let plan = self.graph.stamp_plan(&heads, targets, false)?;
+        for step in &plan {
+            tracing::info!("stamping {} ({})", step.revision, step.direction);
+            self.change_version_table(table, &step.change)
+                .await
+                .map_err(|e| Error::database("updating the version table", e))?;
+            step.apply(&mut heads);
+        }
+        if plan.is_empty() {
+            // Creating the table is the one write a no-op stamp still makes,
+            // as Alembic's: the database is then marked as managed.
+            self.conn()
+                .ensure_version_table(table)
+                .await
+                .map_err(|e| Error::database("creating the version table", e))?;
+        }
+        heads.sort();
+        Ok(heads)
+    }
+
     async fn run_plan(
         &mut self,
         mut heads: Vec<String>,

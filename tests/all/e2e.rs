@@ -82,7 +82,7 @@ fn init_revision_build_upgrade_current_downgrade_and_upgrade_again() {
     );
 
     let current = p.ok(&["current"]);
-    assert_eq!(current.trim(), format!("{rust_id} (head) add initials"));
+    assert_eq!(current.trim(), format!("{rust_id} (head)"));
 
     let history = p.ok(&["history"]);
     assert_eq!(

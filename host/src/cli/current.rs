@@ -1,16 +1,21 @@
-//! `aludel current`: the revisions the database is at, one per line,
-//! marked `(head)` when nothing newer exists. Reads only: it neither
-//! creates the version table nor starts the WebAssembly runtime.
+//! `aludel current [--verbose]`: the revisions the database is at, one per
+//! line as Alembic prints them (`id (labels) (head)`). Reads only: it
+//! neither creates the version table nor starts the WebAssembly runtime.
 
 use aludel::migrate::graph_of;
 use clap::Args;
 
 use super::Global;
+use super::format::{Line, entry, line};
 
 #[derive(Debug, Args)]
-pub struct CurrentArgs {}
+pub struct CurrentArgs {
+    /// Every detail of each current revision.
+    #[arg(long)]
+    pub verbose: bool,
+}
 
-pub async fn run(_args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
+pub async fn run(args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
     let graph = graph_of(&project)?;
     let mut conn = super::connect(&project, global).await?;
@@ -21,18 +26,20 @@ pub async fn run(_args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
             action: "reading the version table",
             source: e,
         })?;
-    let heads = graph.heads();
     for id in &current {
-        let head = if heads.contains(&id.as_str()) {
-            " (head)"
-        } else {
-            ""
-        };
-        let message = graph
-            .get(id)
-            .map(|n| n.message.as_str())
-            .unwrap_or("(not in versions/)");
-        println!("{id}{head} {message}");
+        match graph.get(id) {
+            Some(node) if args.verbose => println!("{}", entry(&project, &graph, node, &[])),
+            Some(node) => {
+                let what = Line {
+                    labels: true,
+                    head: true,
+                    ..Line::default()
+                };
+                println!("{}", line(&graph, node, &[], what));
+            }
+            // A database stamped or migrated by another checkout of the project.
+            None => println!("{id} (not in versions/)"),
+        }
     }
     if current.is_empty() {
         eprintln!("the database is at base: no revision applied");

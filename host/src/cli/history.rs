@@ -1,30 +1,74 @@
-//! `aludel history`: every revision, newest first, in Alembic's format
+//! `aludel history [-r LOWER:UPPER] [--verbose] [--indicate-current]`:
+//! revisions newest first, in Alembic's format
 //! (`parent -> id (head), message`).
 
 use aludel::migrate::graph_of;
 use clap::Args;
 
 use super::Global;
+use super::format::{Line, entry, line};
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {}
+pub struct HistoryArgs {
+    /// A range `LOWER:UPPER`; either side may be empty, and `current` names
+    /// the database's heads (e.g. `-r current:` for what is not yet applied).
+    #[arg(short = 'r', long = "rev-range", allow_hyphen_values = true)]
+    pub range: Option<String>,
+    /// Every detail of each revision.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Mark the revisions the database is at with `(current)`.
+    #[arg(short = 'i', long)]
+    pub indicate_current: bool,
+}
 
-pub fn run(_args: HistoryArgs, global: &Global) -> anyhow::Result<()> {
+pub async fn run(args: HistoryArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
     let graph = graph_of(&project)?;
-    let heads = graph.heads();
-    for node in graph.walk_newest_first() {
-        let parents = if node.parents.is_empty() {
-            "<base>".to_string()
+    let (lower, upper) = match &args.range {
+        None => (None, None),
+        Some(range) => {
+            let Some((lower, upper)) = range.split_once(':') else {
+                anyhow::bail!(
+                    "history range `{range}` needs a colon: LOWER:UPPER, LOWER: or :UPPER"
+                );
+            };
+            let side = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+            (side(lower), side(upper))
+        }
+    };
+    let needs_db = args.indicate_current
+        || [&lower, &upper]
+            .iter()
+            .any(|s| s.as_deref() == Some("current"));
+    let current = if needs_db {
+        let mut conn = super::connect(&project, global).await?;
+        conn.current_heads(&project.config.version_table)
+            .await
+            .map_err(|source| aludel::Error::Database {
+                action: "reading the version table",
+                source,
+            })?
+    } else {
+        Vec::new()
+    };
+    let nodes = graph
+        .range(lower.as_deref(), upper.as_deref(), &current)
+        .map_err(aludel::Error::from)?;
+    let shown: &[String] = if args.indicate_current { &current } else { &[] };
+    let what = Line {
+        parents: true,
+        labels: true,
+        head: true,
+        tree: true,
+        message: true,
+    };
+    for node in nodes {
+        if args.verbose {
+            println!("{}", entry(&project, &graph, node, shown));
         } else {
-            node.parents.join(", ")
-        };
-        let head = if heads.contains(&node.id.as_str()) {
-            " (head)"
-        } else {
-            ""
-        };
-        println!("{parents} -> {}{head}, {}", node.id, node.message);
+            println!("{}", line(&graph, node, shown, what));
+        }
     }
     Ok(())
 }

@@ -1,12 +1,18 @@
 //! The command line: one file per subcommand, each turning its flags into a
 //! call of the library. Data goes to stdout; progress and errors to stderr.
 
+mod branches;
 mod build;
 mod current;
 mod downgrade;
+mod format;
+mod heads;
 mod history;
 mod init;
+mod merge;
 mod revision;
+mod show;
+mod stamp;
 mod upgrade;
 
 use std::path::{Path, PathBuf};
@@ -45,11 +51,12 @@ pub struct Global {
     /// The database URL; overrides DATABASE_URL and aludel.toml.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<String>,
-    /// More detail on stderr (-v: debug, -vv: trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    /// More log detail on stderr (-v: debug, -vv: trace). `--verbose` on
+    /// history, heads, current and branches is Alembic's detailed listing.
+    #[arg(short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub log_detail: u8,
     /// Only warnings and errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "log_detail")]
     pub quiet: bool,
 }
 
@@ -69,6 +76,16 @@ pub enum Command {
     Current(current::CurrentArgs),
     /// List the revisions, newest first.
     History(history::HistoryArgs),
+    /// Show the heads: revisions nothing builds on.
+    Heads(heads::HeadsArgs),
+    /// Show the branch points and the branches they start.
+    Branches(branches::BranchesArgs),
+    /// Show one revision in full.
+    Show(show::ShowArgs),
+    /// Create a revision that merges several into one.
+    Merge(merge::MergeArgs),
+    /// Set the version table to revisions without running them.
+    Stamp(stamp::StampArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -80,7 +97,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Upgrade(args) => block_on(upgrade::run(args, &global)),
         Command::Downgrade(args) => block_on(downgrade::run(args, &global)),
         Command::Current(args) => block_on(current::run(args, &global)),
-        Command::History(args) => history::run(args, &global),
+        Command::History(args) => block_on(history::run(args, &global)),
+        Command::Heads(args) => heads::run(args, &global),
+        Command::Branches(args) => branches::run(args, &global),
+        Command::Show(args) => show::run(args, &global),
+        Command::Merge(args) => merge::run(args, &global),
+        Command::Stamp(args) => block_on(stamp::run(args, &global)),
     }
 }
 

@@ -1,6 +1,6 @@
-//! `aludel revision -m MSG [--kind sql|rust] [--rev-id ID]`
+//! `aludel revision -m MSG [--kind sql|rust] [--head REV [--splice]]
+//! [--branch-label L] [--depends-on REV] [--rev-id ID]`
 
-use aludel::graph::GraphError;
 use aludel::migrate::graph_of;
 use aludel::project::NewRevision;
 use clap::{Args, ValueEnum};
@@ -23,6 +23,20 @@ pub struct RevisionArgs {
     /// The template to render.
     #[arg(long, value_enum, default_value = "sql")]
     pub kind: Kind,
+    /// The revision to build on: `head` (the only head), a head's id or
+    /// label (`label@head`), or `base` to start a new base.
+    #[arg(long, default_value = "head", allow_hyphen_values = true)]
+    pub head: String,
+    /// Allow --head to name a revision that is not a head, starting a new
+    /// branch from it.
+    #[arg(long)]
+    pub splice: bool,
+    /// A branch label for the new revision.
+    #[arg(long)]
+    pub branch_label: Vec<String>,
+    /// A revision the new one depends on without descending from it.
+    #[arg(long)]
+    pub depends_on: Vec<String>,
     /// A revision id of your choosing instead of a random one.
     #[arg(long)]
     pub rev_id: Option<String>,
@@ -31,13 +45,23 @@ pub struct RevisionArgs {
 pub fn run(args: RevisionArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
     let graph = graph_of(&project)?;
-    let heads: Vec<String> = graph.heads().iter().map(|h| h.to_string()).collect();
-    if heads.len() > 1 {
-        return Err(aludel::Error::from(GraphError::MultipleHeads {
-            heads,
-            spec: "head".into(),
-        })
-        .into());
+    let parents = graph
+        .resolve(&args.head, &[])
+        .map_err(aludel::Error::from)?;
+    if !args.splice {
+        for parent in &parents {
+            if !graph.is_head(parent) {
+                anyhow::bail!(
+                    "revision {parent} is not a head (heads: {}): pass --splice to start a \
+                     new branch from it, or name a head with --head",
+                    graph.heads().join(", ")
+                );
+            }
+        }
+    }
+    let mut depends_on = Vec::new();
+    for spec in &args.depends_on {
+        depends_on.extend(graph.resolve(spec, &[]).map_err(aludel::Error::from)?);
     }
     let kind = match args.kind {
         Kind::Sql => "sql",
@@ -46,8 +70,10 @@ pub fn run(args: RevisionArgs, global: &Global) -> anyhow::Result<()> {
     let dir = project.new_revision(&NewRevision {
         message: args.message,
         kind: kind.to_string(),
-        parents: heads,
+        parents,
         id: args.rev_id,
+        branch_labels: args.branch_label,
+        depends_on,
     })?;
     // The new directory is data: a script may want it.
     println!("{}", dir.display());

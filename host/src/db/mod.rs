@@ -147,6 +147,8 @@ pub trait Connection: Send {
     async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError>;
     async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError>;
     async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError>;
+    /// Removes every row of the version table (`stamp --purge`).
+    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError>;
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError>;
     async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError>;

@@ -216,6 +216,11 @@ impl Connection for SqliteBackend {
         expect_one_row(done.rows_affected(), table, from)
     }
 
+    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError> {
+        self.run(&format!("DELETE FROM {}", quote_ident(table)))
+            .await
+    }
+
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
         let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
             .execute(&mut self.conn)

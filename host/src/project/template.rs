@@ -56,6 +56,10 @@ pub struct NewRevision {
     pub parents: Vec<String>,
     /// A custom id (as Alembic's `--rev-id`); a random one when `None`.
     pub id: Option<String>,
+    /// Branch labels of the new revision (`--branch-label`).
+    pub branch_labels: Vec<String>,
+    /// Revisions it depends on without descending from them (`--depends-on`), full ids.
+    pub depends_on: Vec<String>,
 }
 
 /// A new random revision id: 12 lowercase hex characters, as Alembic's.
@@ -134,7 +138,7 @@ pub(crate) fn new_revision(project: &Project, req: &NewRevision) -> Result<PathB
             dir: Path::new(VERSIONS_DIR).join(&existing.dir_name),
         });
     }
-    for parent in &req.parents {
+    for parent in req.parents.iter().chain(&req.depends_on) {
         if project.revision(parent).is_none() {
             return Err(ProjectError::UnknownParent {
                 parent: parent.clone(),
@@ -149,6 +153,8 @@ pub(crate) fn new_revision(project: &Project, req: &NewRevision) -> Result<PathB
     let context = minijinja::context! {
         id => &id,
         parents => &req.parents,
+        branch_labels => &req.branch_labels,
+        depends_on => &req.depends_on,
         message => &req.message,
         slug => &slug,
         created => &created,
@@ -186,10 +192,18 @@ pub(crate) fn new_revision(project: &Project, req: &NewRevision) -> Result<PathB
             .join("revision.toml.j2"),
         message: format!("it renders an invalid revision.toml: {e}"),
     })?;
-    if revision.id != id || revision.parents != req.parents {
+    if revision.id != id
+        || revision.parents != req.parents
+        || revision.branch_labels != req.branch_labels
+        || revision.depends_on != req.depends_on
+    {
         return Err(ProjectError::Template {
             template: Path::new(TEMPLATES_DIR).join(&req.kind).join("revision.toml.j2"),
-            message: "the revision.toml it renders must take `id` and `parents` from the template variables: `id = {{ id | toml }}`, `parents = {{ parents | toml }}`".to_string(),
+            message: "the revision.toml it renders must take `id`, `parents`, `branch_labels` and \
+                      `depends_on` from the template variables: `id = {{ id | toml }}`, \
+                      `parents = {{ parents | toml }}`, `branch_labels = {{ branch_labels | toml }}`, \
+                      `depends_on = {{ depends_on | toml }}`"
+                .to_string(),
         });
     }
 
@@ -481,6 +495,8 @@ mod tests {
             kind: kind.to_string(),
             parents: parents.iter().map(|p| p.to_string()).collect(),
             id: id.map(str::to_string),
+            branch_labels: Vec::new(),
+            depends_on: Vec::new(),
         }
     }
 
