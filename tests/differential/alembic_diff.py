@@ -465,6 +465,11 @@ def post_divergence(dag: Dag, rows_before: set[str], cmd: Cmd, a, b) -> str | No
         and rows_a != rows_before
     ):
         return "Alembic's failed stamp still changed its version table; aludel left it as it was"
+    # aludel refuses a stamp whose targets lie on one line ("stamp targets
+    # `a` and `b` lie on one line ... stamp only `b`"); Alembic silently
+    # drops the lower one. A deliberate refusal with a message naming the fix.
+    if cmd.verb == "stamp" and ok_a and not ok_b and "lie on one line" in msg_b and rows_b == rows_before:
+        return "stamp targets on one line: aludel refuses, Alembic drops the lower one"
     # host/src/graph.rs (normalize_down): a depends_on that is already an
     # ancestor of another down revision is dropped, where Alembic keeps it
     # and, downgrading past that revision, restores a row below another row.

@@ -89,6 +89,9 @@ pub fn wasi_ctx(
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
+        // A revision reads a few small files: doing so on the calling thread
+        // costs less than a hop to tokio's blocking pool for each operation.
+        .allow_blocking_current_thread(true)
         .preopened_dir(revision_dir, "/", FsPerms::ReadOnly)?;
     Ok(builder.build())
 }
