@@ -1319,11 +1319,14 @@ impl Graph {
 
     /// Alembic's `_topological_sort`: walks down from `heads`, emitting a
     /// revision only once no other pending head still needs it, so each line
-    /// of revisions comes out in one piece. Ties follow the node order.
+    /// of revisions comes out in one piece. The walk starts from the heads in
+    /// id order: Alembic orders them as its revision map holds them, which is
+    /// file-name order, and an aludel revision directory is `<id>_<slug>`.
+    /// Below the heads it follows the down revisions in declared order.
     fn newest_first(&self, todo: &BTreeSet<usize>, heads: &[usize]) -> Vec<usize> {
         let mut todo = todo.clone();
         let mut current: Vec<usize> = heads.iter().copied().filter(|h| todo.contains(h)).collect();
-        current.sort_unstable();
+        current.sort_unstable_by(|&a, &b| self.nodes[a].id.cmp(&self.nodes[b].id));
         current.dedup();
         let mut below: Vec<BTreeSet<usize>> =
             current.iter().map(|&h| self.ancestors(&[h])).collect();

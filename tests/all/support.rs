@@ -53,9 +53,67 @@ pub fn fixtures() -> &'static Fixtures {
     })
 }
 
-/// A fresh project in a temporary directory, made by `aludel init`.
+/// Which database a test project runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// The servers every machine that runs the tests has (see README, Databases).
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306/test";
+
+/// A fresh project in a temporary directory, made by `aludel init`, with a
+/// database of its own: a SQLite file in the project, or a new database on
+/// the PostgreSQL or MariaDB server, dropped when the project is.
 pub struct TestProject {
     dir: tempfile::TempDir,
+    backend: Backend,
+    /// The database's name on a server.
+    server_db: Option<String>,
+}
+
+impl Drop for TestProject {
+    fn drop(&mut self) {
+        if let Some(name) = &self.server_db {
+            let sql = format!("DROP DATABASE IF EXISTS {name}");
+            let admin = match self.backend {
+                Backend::Postgres => POSTGRES_ADMIN_URL,
+                _ => MYSQL_ADMIN_URL,
+            };
+            // Best effort: a leftover test database is harmless.
+            let _ = admin_execute(self.backend, admin, &sql);
+        }
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(f)
+}
+
+fn admin_execute(backend: Backend, url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let sql = sql.to_string();
+    block_on(async move {
+        match backend {
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(url).await?;
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
+            }
+            Backend::Mysql => {
+                let mut c = sqlx::MySqlConnection::connect(url).await?;
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
+            }
+            Backend::Sqlite => {}
+        }
+        Ok(())
+    })
 }
 
 /// What one run of the binary did.
@@ -76,12 +134,65 @@ impl From<Output> for Run {
 }
 
 impl TestProject {
+    /// A project on SQLite, the default.
     pub fn new() -> Self {
+        Self::on(Backend::Sqlite)
+    }
+
+    /// A project on `backend`. A server that cannot be reached fails the
+    /// test: the servers are part of the test environment.
+    pub fn on(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let project = TestProject { dir };
+        let server_db = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres | Backend::Mysql => {
+                let name = format!("aludel_t_{}", hex(&rand_bytes()));
+                let admin = if backend == Backend::Postgres {
+                    POSTGRES_ADMIN_URL
+                } else {
+                    MYSQL_ADMIN_URL
+                };
+                admin_execute(backend, admin, &format!("CREATE DATABASE {name}")).unwrap_or_else(
+                    |e| {
+                        panic!(
+                            "cannot create a test database on {admin} (see README, Databases): {e}"
+                        )
+                    },
+                );
+                Some(name)
+            }
+        };
+        let project = TestProject {
+            dir,
+            backend,
+            server_db,
+        };
         let run = project.aludel(&["init", "."]);
         assert!(run.success, "aludel init failed: {}", run.stderr);
+        if backend != Backend::Sqlite {
+            let config = project.root().join("aludel.toml");
+            let text = std::fs::read_to_string(&config).expect("aludel.toml");
+            let text = text.replace(
+                "url = \"sqlite://aludel.db\"",
+                &format!("url = \"{}\"", project.url()),
+            );
+            std::fs::write(&config, text).expect("write aludel.toml");
+        }
         project
+    }
+
+    #[allow(dead_code)] // used by the backend test modules
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database URL of this project.
+    pub fn url(&self) -> String {
+        match (self.backend, &self.server_db) {
+            (Backend::Postgres, Some(db)) => format!("postgres://postgres@127.0.0.1:5432/{db}"),
+            (Backend::Mysql, Some(db)) => format!("mysql://root@127.0.0.1:3306/{db}"),
+            _ => format!("sqlite://{}", self.db_path().display()),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -227,25 +338,45 @@ impl TestProject {
     /// Rows of a query against the project's database, each value as text
     /// (`NULL` for null), read with sqlx directly rather than through aludel.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        let url = format!("sqlite://{}", self.db_path().display());
+        use sqlx::Connection;
+        let url = self.url();
         let sql = sql.to_string();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(async move {
-                let mut conn = SqliteConnectOptions::from_str(&url)
-                    .expect("a valid URL")
-                    .read_only(true)
-                    .connect()
-                    .await
-                    .expect("the test database opens");
-                let rows: Vec<SqliteRow> = sqlx::query(AssertSqlSafe(sql))
-                    .fetch_all(&mut conn)
-                    .await
-                    .expect("the test query runs");
-                rows.iter().map(cells).collect()
-            })
+        let backend = self.backend;
+        block_on(async move {
+            match backend {
+                Backend::Sqlite => {
+                    let mut conn = SqliteConnectOptions::from_str(&url)
+                        .expect("a valid URL")
+                        .read_only(true)
+                        .connect()
+                        .await
+                        .expect("the test database opens");
+                    let rows: Vec<SqliteRow> = sqlx::query(AssertSqlSafe(sql))
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("the test query runs");
+                    rows.iter().map(cells).collect()
+                }
+                Backend::Postgres => {
+                    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connects");
+                    let rows = sqlx::query(AssertSqlSafe(sql))
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("the test query runs");
+                    rows.iter().map(server_cells).collect()
+                }
+                Backend::Mysql => {
+                    let mut conn = sqlx::MySqlConnection::connect(&url)
+                        .await
+                        .expect("connects");
+                    let rows = sqlx::query(AssertSqlSafe(sql))
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("the test query runs");
+                    rows.iter().map(server_cells).collect()
+                }
+            }
+        })
     }
 
     /// The ids in the version table.
@@ -260,16 +391,44 @@ impl TestProject {
     }
 
     pub fn has_table(&self, name: &str) -> bool {
-        !self
-            .query(&format!(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'"
-            ))
-            .is_empty()
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                format!("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'")
+            }
+            Backend::Postgres => format!(
+                "SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '{name}'"
+            ),
+            Backend::Mysql => format!(
+                "SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = '{name}'"
+            ),
+        };
+        !self.query(&sql).is_empty()
+    }
+
+    /// The tables of the database, sorted.
+    pub fn tables(&self) -> Vec<String> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' \
+                                AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                .to_string(),
+            Backend::Postgres => "SELECT table_name::text FROM information_schema.tables \
+                                  WHERE table_schema = current_schema() ORDER BY table_name"
+                .to_string(),
+            Backend::Mysql => "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+                               WHERE table_schema = DATABASE() ORDER BY table_name"
+                .to_string(),
+        };
+        self.query(&sql).into_iter().map(|r| r[0].clone()).collect()
     }
 
     /// Every schema object and every row of every table: two equal dumps
     /// mean an identical database.
     pub fn dump(&self) -> String {
+        if self.backend != Backend::Sqlite {
+            return self.server_dump();
+        }
         if !self.db_path().exists() {
             return String::new();
         }
@@ -288,6 +447,95 @@ impl TestProject {
         }
         out
     }
+}
+
+impl TestProject {
+    /// Columns (name, type, nullability) and rows of every table, from
+    /// information_schema, for PostgreSQL and MySQL.
+    fn server_dump(&self) -> String {
+        let (schema, cast) = match self.backend {
+            Backend::Postgres => ("current_schema()", "::text"),
+            _ => ("DATABASE()", ""),
+        };
+        let mut out = String::new();
+        for table in self.tables() {
+            let columns = self.query(&format!(
+                "SELECT column_name{cast}, data_type{cast}, is_nullable{cast} \
+                 FROM information_schema.columns \
+                 WHERE table_schema = {schema} AND table_name = '{table}' ORDER BY ordinal_position"
+            ));
+            out.push_str(&format!("table {table}: {columns:?}\n"));
+            let indexes = match self.backend {
+                Backend::Postgres => self.query(&format!(
+                    "SELECT indexname::text, indexdef FROM pg_indexes \
+                     WHERE schemaname = current_schema() AND tablename = '{table}' ORDER BY indexname"
+                )),
+                _ => self.query(&format!(
+                    "SELECT CAST(index_name AS CHAR), CAST(column_name AS CHAR) FROM information_schema.statistics \
+                     WHERE table_schema = DATABASE() AND table_name = '{table}' ORDER BY index_name, seq_in_index"
+                )),
+            };
+            out.push_str(&format!("  indexes: {indexes:?}\n"));
+            let quote = if self.backend == Backend::Mysql {
+                '`'
+            } else {
+                '"'
+            };
+            let mut rows = self.query(&format!("SELECT * FROM {quote}{table}{quote}"));
+            rows.sort();
+            for row in rows {
+                out.push_str(&format!("  {}\n", row.join(" | ")));
+            }
+        }
+        out
+    }
+}
+
+/// A value of a PostgreSQL or MySQL row as text, for comparisons in tests.
+fn server_cells<R>(row: &R) -> Vec<String>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    (0..row.len())
+        .map(|i| {
+            let Ok(raw) = row.try_get_raw(i) else {
+                return "<?>".to_string();
+            };
+            if raw.is_null() {
+                return "NULL".to_string();
+            }
+            if let Ok(v) = row.try_get::<i64, _>(i) {
+                return v.to_string();
+            }
+            if let Ok(v) = row.try_get::<i32, _>(i) {
+                return v.to_string();
+            }
+            if let Ok(v) = row.try_get::<f64, _>(i) {
+                return v.to_string();
+            }
+            if let Ok(v) = row.try_get::<bool, _>(i) {
+                return v.to_string();
+            }
+            if let Ok(v) = row.try_get::<String, _>(i) {
+                return v;
+            }
+            if let Ok(v) = row.try_get::<Vec<u8>, _>(i) {
+                return format!("x'{}'", hex(&v));
+            }
+            format!("<{}>", raw.type_info().name())
+        })
+        .collect()
+}
+
+fn rand_bytes() -> [u8; 6] {
+    rand::random()
 }
 
 fn cells(row: &SqliteRow) -> Vec<String> {

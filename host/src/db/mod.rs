@@ -8,6 +8,7 @@
 mod sqlite;
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -111,6 +112,46 @@ pub enum ConnectError {
     Missing,
 }
 
+/// Why the run's lock could not be taken.
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error(
+        "another run holds the migration lock on {target}{}; gave up after {waited:?}\n  \
+         wait for it to finish, or wait longer with --lock-timeout",
+        holder_suffix(holder)
+    )]
+    Timeout {
+        target: String,
+        waited: Duration,
+        /// Who holds it, where the database can tell.
+        holder: Option<String>,
+    },
+    #[error("cannot take the migration lock on {target}: {source}")]
+    Failed {
+        target: String,
+        #[source]
+        source: DbError,
+    },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+}
+
+fn holder_suffix(holder: &Option<String>) -> String {
+    match holder {
+        Some(h) => format!(" (held by {h})"),
+        None => String::new(),
+    }
+}
+
+/// A lock held for a whole run, so that concurrent runners apply each
+/// revision exactly once. Held apart from the connection that migrates (a
+/// dedicated connection, or a file), so that a revision running outside a
+/// transaction cannot deadlock against it.
+#[async_trait]
+pub trait RunLock: Send {
+    async fn release(self: Box<Self>) -> Result<(), DbError>;
+}
+
 /// Where a cursor is in its result. The backend owns its meaning.
 #[derive(Debug)]
 pub struct Cursor {
@@ -134,6 +175,11 @@ impl Cursor {
 #[async_trait]
 pub trait Connection: Send {
     fn dialect(&self) -> Dialect;
+
+    /// Whether rolling back undoes DDL. PostgreSQL and SQLite: yes. MySQL
+    /// commits DDL implicitly, so a revision that fails part-way there may
+    /// leave some statements applied.
+    fn transactional_ddl(&self) -> bool;
 
     async fn begin(&mut self) -> Result<(), DbError>;
     async fn commit(&mut self) -> Result<(), DbError>;
@@ -173,6 +219,19 @@ pub async fn connect(url: &str) -> Result<Box<dyn Connection>, ConnectError> {
         Err(ConnectError::UnsupportedScheme {
             url: redact_url(url),
         })
+    }
+}
+
+/// Takes the run-wide lock named `name` for the database at `url`, waiting
+/// up to `timeout` for another run to release it.
+pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<Box<dyn RunLock>, LockError> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(sqlite::lock(url, name, timeout).await?))
+    } else {
+        Err(ConnectError::UnsupportedScheme {
+            url: redact_url(url),
+        }
+        .into())
     }
 }
 

@@ -23,8 +23,8 @@ use sqlx::{
 };
 
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, MAX_CURSOR_BATCH, RowSet, Value,
-    quote_ident,
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
+    RunLock, Value, quote_ident,
 };
 
 /// How long a statement waits for another connection's lock before failing.
@@ -139,6 +139,10 @@ fn trim_statement(sql: &str) -> &str {
 impl Connection for SqliteBackend {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
@@ -357,4 +361,82 @@ fn expect_one_row(rows: u64, table: &str, id: &str) -> Result<(), DbError> {
              another runner changed the version table during this run"
         )))
     }
+}
+
+/// The run lock on SQLite: an exclusive OS lock on a file beside the
+/// database (`<db>.<name>.lock`). SQLite's own locks belong to connections
+/// and would block the very connection that migrates; a file lock is held
+/// apart from it, is released by the OS if the process dies, and its content
+/// says who holds it. An in-memory database has no other runner to exclude.
+pub struct FileLock {
+    _file: Option<std::fs::File>,
+}
+
+#[async_trait]
+impl RunLock for FileLock {
+    async fn release(self: Box<Self>) -> Result<(), DbError> {
+        // Dropping the file releases the lock; the file itself stays, so a
+        // waiting runner never sees it vanish between open and lock.
+        Ok(())
+    }
+}
+
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
+pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<FileLock, LockError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|source| ConnectError::Failed {
+        url: super::redact_url(url),
+        source,
+    })?;
+    let db = options.get_filename();
+    let db_name = db.to_string_lossy();
+    if db_name.is_empty() || db_name == ":memory:" || url.contains("mode=memory") {
+        return Ok(FileLock { _file: None });
+    }
+    let path = std::path::PathBuf::from(format!("{db_name}.{name}.lock"));
+    let target = path.display().to_string();
+    let failed = |e: std::io::Error| LockError::Failed {
+        target: target.clone(),
+        source: DbError::new(e.to_string()),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                tokio::time::sleep(LOCK_POLL).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty());
+                return Err(LockError::Timeout {
+                    target,
+                    waited: started.elapsed(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
+    }
+    // Say who holds the lock, for whoever waits on it.
+    use std::io::Write;
+    let holder = format!(
+        "aludel process {} of user {}",
+        std::process::id(),
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let mut writer = &file;
+    if file.set_len(0).is_ok() {
+        let _ = writer.write_all(holder.as_bytes());
+    }
+    Ok(FileLock { _file: Some(file) })
 }
