@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::db::failed::FailedRevision;
 use crate::db::{ConnectError, DbError};
 use crate::graph::GraphError;
 use crate::project::ProjectError;
@@ -26,14 +27,36 @@ pub enum Error {
         #[source]
         source: DbError,
     },
-    /// A step of a plan failed; it was rolled back.
-    #[error("{source}{}", applied_note(revision, applied))]
+    /// A step of a plan failed.
+    #[error("{source}{}", step_note(revision, applied, rolled_back, *partial))]
     Step {
         source: Box<Error>,
         revision: String,
         /// Revisions committed earlier in the same run.
         applied: Vec<String>,
+        /// Revisions of the same transaction, rolled back with it.
+        rolled_back: Vec<String>,
+        /// The revision failed part-way and what it did could not be rolled
+        /// back: it is recorded as failed.
+        partial: bool,
     },
+    #[error("{}", unresolved_message(.0))]
+    Unresolved(Vec<FailedRevision>),
+    #[error(
+        "revision {0} has no unresolved failure: `aludel resolve` is for revisions that failed part-way"
+    )]
+    NotFailed(String),
+    #[error(
+        "revision {revision} is not the next step from the current version table (the plan is {}): \
+         resolve --applied records only the revision that failed",
+        steps.join(", ")
+    )]
+    ResolveNotNext {
+        revision: String,
+        steps: Vec<String>,
+    },
+    #[error("dry run refused: {0}")]
+    DryRunRefused(String),
     #[error("revision {revision} names plugin `{name}`: {detail}")]
     Plugin {
         revision: String,
@@ -60,13 +83,59 @@ impl Error {
     }
 }
 
-fn applied_note(revision: &str, applied: &[String]) -> String {
-    let mut note = format!("\n  the database is as it was before revision {revision}");
+fn step_note(revision: &str, applied: &[String], rolled_back: &[String], partial: bool) -> String {
+    let mut note = if partial {
+        format!(
+            "\n  revision {revision} failed part-way and what it applied could not be rolled back: \
+             it is recorded as failed, and every run refuses until it is resolved (see `aludel resolve`)"
+        )
+    } else {
+        format!("\n  the database is as it was before revision {revision}")
+    };
+    if !rolled_back.is_empty() {
+        note.push_str(&format!(
+            "\n  rolled back with it (same transaction): {}",
+            rolled_back.join(", ")
+        ));
+    }
     if !applied.is_empty() {
         note.push_str(&format!(
-            "; committed earlier in this run: {}",
+            "\n  committed earlier in this run: {}",
             applied.join(", ")
         ));
     }
     note
+}
+
+fn unresolved_message(failures: &[FailedRevision]) -> String {
+    let mut out = String::new();
+    for f in failures {
+        out.push_str(&format!(
+            "revision {} failed part-way during {} at {} and is unresolved:\n  {}\n",
+            f.revision,
+            f.direction,
+            f.failed_at,
+            f.error.replace('\n', "\n  ")
+        ));
+        if f.statements.is_empty() {
+            out.push_str("  no statement of it had succeeded\n");
+        } else {
+            out.push_str(
+                "  statements that ran before the failure (on MySQL, its DDL stays applied):\n",
+            );
+            for (i, sql) in f.statements.iter().enumerate() {
+                out.push_str(&format!(
+                    "    {}. {}\n",
+                    i + 1,
+                    sql.replace('\n', "\n       ")
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "  inspect the database, then run `aludel resolve {id} --rolled-back` if you undid those \
+             statements, or `aludel resolve {id} --applied` if you completed the revision by hand\n",
+            id = f.revision
+        ));
+    }
+    out.trim_end().to_string()
 }

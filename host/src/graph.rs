@@ -14,7 +14,9 @@
 //!
 //! # Deliberate divergences from Alembic
 //!
-//! The differential test (`tests/differential/`) knows each of these. Where
+//! The differential test (`tests/differential/`) knows each of these that
+//! `upgrade`, `downgrade` and `stamp` can reach (11 and 12 concern `history`
+//! and display only). Where
 //! Alembic is ambiguous, lenient or fails, this module refuses with an error
 //! that names the fix, or does the evident thing:
 //!
@@ -35,23 +37,40 @@
 //!    `@ - + :` in ids. A duplicate id is refused (Alembic warns, the last
 //!    file wins), as is a missing parent or dependency (Alembic warns, then
 //!    fails with a `KeyError`).
-//! 5. **Redundant `depends_on` are dropped more eagerly**: also one that is
-//!    an ancestor of another down revision, not only one an ancestor already
-//!    declares. Alembic keeps it, and downgrading past a merge can then
-//!    INSERT a row below another row. The table ends the same otherwise.
+//! 5. **Redundant `depends_on` leave no row in the version table**: one
+//!    that is an ancestor of another down revision (`normalize_down`).
+//!    Alembic drops only a dependency that an ancestor declares too, and
+//!    treats the rest as down revisions of their own: downgrading such a
+//!    revision restores a row for the dependency even while another row
+//!    still needs it (a row below another row). The table here keeps
+//!    exactly the applied revisions that nothing applied builds on, so after
+//!    such a step it has fewer rows than Alembic's. The steps and their
+//!    order are Alembic's: plans walk Alembic's own normalisation
+//!    (`alembic_down`).
 //! 6. **An upgrade merge only touches rows that exist**: Alembic's merge may
 //!    DELETE a down revision that has no row (its rowcount check then
 //!    fails).
-//! 7. **`<label>@head` and `<label>@<rev>` mean the same in a downgrade** as
-//!    everywhere else. Alembic's downgrade drops the label of an absolute
-//!    target (`rpartition("@")`), so `downgrade x@head` is the global `head`
-//!    and `x@<rev>` is not checked against the branch.
-//! 8. **Relative identifiers in `stamp`** count from the current heads, like
-//!    `resolve`. Alembic's stamp resolves only `-N` / `<label>@-N` among them,
-//!    from the script heads, and only on an empty table (otherwise its
-//!    lineage filter fails on the identifier).
+//! 7. **`<label>@<rev>` in a downgrade must be on the branch.** Alembic's
+//!    downgrade drops the label of an absolute target (`rpartition("@")`,
+//!    keeping it only to choose among the target's children), so
+//!    `downgrade x@<rev>` goes to a revision off branch `x` without a word;
+//!    refused here (`NotOnBranch`). `x@head` / `x@heads` are, as there, the
+//!    `head` / `heads` of the whole project in a downgrade (refused when
+//!    several: `DowngradeSeveralHeads`), and refused likewise when off the
+//!    branch. A partial id after `x@` only counts candidates on the branch.
+//! 8. **Relative stamp targets** are Alembic's: `-N` and `<label>@-N` walk
+//!    down from every head of the project (those carrying the label), on an
+//!    empty version table only (Alembic's lineage filter fails on them
+//!    otherwise: `StampRelativeNotEmpty`); every other relative form is
+//!    refused (`StampRelative`) as there. Divergences: a walk past `base` is
+//!    refused (`RelativeTooFar`), where Alembic's `_walk` returns `None` and
+//!    its stamp reads that as `base` for that head; `<rev>@-N` with a
+//!    revision id is refused (`UnknownBranch`), where Alembic finds no head
+//!    carrying that "label" and stamps `base`; a walk ending exactly at
+//!    `base` is `base` for that head, where Alembic fails an assertion (14).
 //! 9. **Stamp targets on one line** (one an ancestor of another) are refused
-//!    (`OverlappingTargets`); Alembic writes a row for each.
+//!    (`OverlappingTargets`); Alembic goes on (on an empty table it writes a
+//!    row for each, one below the other).
 //! 10. **A stamp row moved by an earlier target of the same stamp**: where
 //!     Alembic's `HeadMaintainer` would UPDATE or DELETE a row that is gone
 //!     (e.g. `stamp c d` from a row above both), it fails; here the target
@@ -68,12 +87,26 @@
 //!     lineage, as Alembic's `filter_for_lineage`.
 //! 13. **Walking down from `base`** (`base-1`) is `RelativeTooFar`; Alembic
 //!     walks down from the script heads instead.
+//! 14. **A revision named twice in one stamp** (`stamp heads <head>`,
+//!     `stamp heads heads`, `stamp head <label>@heads`, ...) is stamped once.
+//!     Alembic does not deduplicate its targets: its `HeadMaintainer` writes
+//!     the revision a second time and fails an assertion (`AssertionError`,
+//!     or a `KeyError` when the first write moved a row), a crash rather than
+//!     a refusal, after the first write (its stamp is not atomic).
+//!
+//! Orders that Alembic leaves to chance are fixed here: a plan walks down
+//! from its heads in id order (Alembic: the order of its revision map, which
+//! is file-name order; `<id>_<slug>` directories sort as their ids unless
+//! one id is a prefix of another) and follows a revision's dependencies in
+//! declared order (Alembic keeps them in a `set`, whose order changes from
+//! one process to the next; the differential test pins it to this one).
 //!
 //! Not divergences, though they look like it: a downgrade target that is
 //! not applied is `NotBelowCurrent` exactly where Alembic raises
 //! `RangeNotAncestorError("Nothing to drop")`; an `<label>@…` downgrade to a
 //! revision with several children undoes only those below the label, as
-//! Alembic filters its roots.
+//! Alembic filters its roots; `upgrade <label>@heads` whose heads need one
+//! another is refused (`OverlappingHeads`), as Alembic's overlap check.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -239,6 +272,11 @@ pub enum GraphError {
     )]
     MultipleHeads { heads: Vec<String>, spec: String },
     #[error(
+        "`{spec}` in a downgrade means the head of the whole project (as in Alembic), but there are several heads ({}); name the revision to downgrade to instead",
+        list(.heads)
+    )]
+    DowngradeSeveralHeads { spec: String, heads: Vec<String> },
+    #[error(
         "`{spec}` counts from the current revision, but several current revisions qualify ({}); name the one to count from, as `<rev>+N` or `<rev>-N`",
         list(.current)
     )]
@@ -280,6 +318,23 @@ pub enum GraphError {
         "stamp targets `{lower}` and `{upper}` lie on one line (`{lower}` is below `{upper}`); stamp only `{upper}`"
     )]
     OverlappingTargets { lower: String, upper: String },
+    #[error(
+        "`{spec}` names both `{upper}` and `{lower}`, but `{upper}` needs `{lower}`; upgrade to `{upper}` alone, or to `heads`"
+    )]
+    OverlappingHeads {
+        spec: String,
+        lower: String,
+        upper: String,
+    },
+    #[error(
+        "`{spec}` cannot be stamped: stamp takes no relative identifier but `-N` and `<label>@-N`; name the revision to stamp instead (`aludel history` lists them)"
+    )]
+    StampRelative { spec: String },
+    #[error(
+        "`{spec}` counts down from the heads of the project, which stamp allows only on an empty version table (current: {}); name the revision to stamp instead, or add `--purge`",
+        list(.current)
+    )]
+    StampRelativeNotEmpty { spec: String, current: Vec<String> },
     #[error(
         "revision `{lower}` is not an ancestor of `{upper}`; a range is `older:newer`, so swap its ends"
     )]
@@ -370,9 +425,13 @@ pub struct Graph {
     /// Children through parents or dependencies.
     all_children: Vec<Vec<usize>>,
     /// Parents plus the dependencies not already implied by another down
-    /// revision: the edges the version table follows (Alembic's
-    /// `_normalized_down_revisions`).
+    /// revision: the edges the version table follows. Stricter than
+    /// Alembic's `_normalized_down_revisions` (see `normalize_down`).
     down: Vec<Vec<usize>>,
+    /// Alembic's `_normalized_down_revisions` exactly: parents, then the
+    /// dependencies that no ancestor through parents declares too. What the
+    /// order of a plan follows, so that steps come out as Alembic's.
+    alembic_down: Vec<Vec<usize>>,
     /// Branch labels covering each revision, its own and propagated.
     labels: Vec<Vec<String>>,
 }
@@ -480,9 +539,13 @@ impl Graph {
             all_down,
             all_children,
             down: Vec::new(),
+            alembic_down: Vec::new(),
             labels: Vec::new(),
         };
         graph.down = (0..n).map(|i| graph.normalize_down(i, &deps[i])).collect();
+        graph.alembic_down = (0..n)
+            .map(|i| graph.alembic_normalize_down(i, &deps))
+            .collect();
         graph.labels = graph.propagate_labels();
         Ok(graph)
     }
@@ -518,9 +581,14 @@ impl Graph {
     }
 
     /// Alembic drops a dependency already declared by an ancestor; this also
-    /// drops one that is an ancestor of another down revision (Alembic keeps
-    /// it, and downgrading past a merge could then leave a version row below
-    /// another row). The version table ends in the same state either way.
+    /// drops one that is an ancestor of another down revision. Alembic keeps
+    /// such a dependency and treats it as a down revision of its own: a
+    /// downgrade of the revision then restores a version row for it even
+    /// while another row still needs it (a row below another row), and an
+    /// upgrade may try to delete a row that is not there. Here the version
+    /// table keeps exactly the applied revisions nothing applied builds on,
+    /// so after such a step it has fewer rows than Alembic's (divergence 5);
+    /// the steps and their order are Alembic's (`alembic_down`).
     fn normalize_down(&self, i: usize, deps: &[usize]) -> Vec<usize> {
         let mut down = self.parents[i].clone();
         for &d in deps {
@@ -528,6 +596,26 @@ impl Graph {
                 .iter()
                 .any(|&other| other != d && self.ancestors(&[other]).contains(&d));
             if !implied {
+                push_unique(&mut down, d);
+            }
+        }
+        down
+    }
+
+    /// Alembic's `_normalize_depends_on`: a dependency stays unless a
+    /// revision below this one through parents declares it too. The
+    /// dependencies keep their declared order (Alembic holds them in a set,
+    /// whose order varies from run to run).
+    fn alembic_normalize_down(&self, i: usize, deps: &[Vec<usize>]) -> Vec<usize> {
+        let mut declared_below: BTreeSet<usize> = BTreeSet::new();
+        for a in self.closure(&[i], &self.parents) {
+            if a != i {
+                declared_below.extend(deps[a].iter().copied());
+            }
+        }
+        let mut down = self.parents[i].clone();
+        for &d in &deps[i] {
+            if !declared_below.contains(&d) {
                 push_unique(&mut down, d);
             }
         }
@@ -585,6 +673,18 @@ impl Graph {
     pub fn upgrade_plan(&self, current: &[String], target: &str) -> Result<Vec<Step>, GraphError> {
         let cur = self.current_indices(current)?;
         let targets = self.resolve_target(target, &cur, Mode::Upgrade)?.revs;
+        // As Alembic (`_get_ancestor_nodes(..., check=True)`): several
+        // targets (`<label>@heads`) must not need one another.
+        for &upper in &targets {
+            let below = self.ancestors(&[upper]);
+            if let Some(&lower) = targets.iter().find(|&&t| t != upper && below.contains(&t)) {
+                return Err(GraphError::OverlappingHeads {
+                    spec: target.to_owned(),
+                    lower: self.nodes[lower].id.clone(),
+                    upper: self.nodes[upper].id.clone(),
+                });
+            }
+        }
         let applied = self.ancestors(&cur);
         let needed: BTreeSet<usize> = self
             .ancestors(&targets)
@@ -660,8 +760,9 @@ impl Graph {
     /// else. `direction` says whether the table moves up or down; `revision`
     /// is the row the step writes (or, for a delete, removes).
     ///
-    /// No targets means `base`. Each target may be any identifier; the
-    /// relative ones count from `current`. A target already in the table is
+    /// No targets means `base`. Each target may be any absolute identifier,
+    /// or `-N` / `<label>@-N` on an empty table (see `resolve_stamp_target`);
+    /// a revision named twice is stamped once. A target already in the table is
     /// left alone; one above or below the rows on its lineage moves them to
     /// it (several become one, as a merge); one on no current branch gets a
     /// new row; `base` deletes the rows on the lineage of its target (all of
@@ -704,7 +805,7 @@ impl Graph {
         let mut filtered: Vec<usize> = Vec::new();
         let mut dests: Vec<usize> = Vec::new();
         for spec in specs {
-            let target = self.resolve_target(spec, &heads, Mode::Any)?;
+            let target = self.resolve_stamp_target(spec, &heads)?;
             let share: Vec<usize> = target.revs.iter().copied().chain(target.branch).collect();
             for &h in &heads {
                 let related = share.is_empty() || {
@@ -799,6 +900,60 @@ impl Graph {
             steps.push(step);
         }
         Ok(steps)
+    }
+
+    /// What one stamp target names, as Alembic's `_stamp_revs` resolves it
+    /// (`get_revisions`): any absolute identifier; of the relative ones only
+    /// `-N` and `<label>@-N`, which walk down from every head of the project
+    /// (those on the branch, for a label; one target per head) and which
+    /// Alembic accepts only on an empty version table (its lineage filter
+    /// fails on them otherwise). Counting from the current heads, as
+    /// `upgrade` and `downgrade` do, would stamp another revision than
+    /// Alembic's, so the rest are refused.
+    fn resolve_stamp_target(&self, spec: &str, heads: &[usize]) -> Result<Target, GraphError> {
+        let (label, rest) = match spec.split_once('@') {
+            Some((label, rest)) => (Some(label), rest),
+            None => (None, spec),
+        };
+        let relative = match parse_relative(rest) {
+            Ok(Some(relative)) if self.exact(spec).is_none() => relative,
+            // Absolute, or invalid: `resolve_target` says which.
+            _ => return self.resolve_target(spec, heads, Mode::Any),
+        };
+        if relative.symbol.is_some() || relative.sign == Sign::Up {
+            return Err(GraphError::StampRelative {
+                spec: spec.to_owned(),
+            });
+        }
+        if !heads.is_empty() {
+            return Err(GraphError::StampRelativeNotEmpty {
+                spec: spec.to_owned(),
+                current: self.owned_ids(heads),
+            });
+        }
+        let on_branch = match label {
+            None => None,
+            // Alembic keeps the heads carrying the label: a branch label
+            // only, not a revision id.
+            Some(label) => match self.by_label.get(label) {
+                Some(&rev) => Some(self.closure(&[rev], &self.children)),
+                None => return Err(GraphError::UnknownBranch(label.to_owned())),
+            },
+        };
+        let mut revs = Vec::new();
+        for head in self.real_head_indices_in_map_order() {
+            if on_branch.as_ref().is_some_and(|b| !b.contains(&head)) {
+                continue;
+            }
+            // Alembic walks past `base` into "stamp base" for that head;
+            // refused here (`RelativeTooFar`), as `downgrade -N` is there.
+            if let Pos::Rev(r) =
+                self.walk(spec, Pos::Rev(head), Sign::Down, relative.steps, None)?
+            {
+                push_unique(&mut revs, r);
+            }
+        }
+        Ok(Target { revs, branch: None })
     }
 
     /// The revisions `aludel history -r LOWER:UPPER` lists, newest first:
@@ -1060,8 +1215,14 @@ impl Graph {
             steps,
         }) = parse_relative(rest).map_err(|reason| invalid(spec, reason))?
         else {
+            let revs = match branch {
+                Some(b) if mode == Mode::Downgrade && matches!(rest, "head" | "heads") => {
+                    self.downgrade_branch_head(rest, b, spec)?
+                }
+                _ => self.resolve_symbol(rest, branch, spec)?,
+            };
             return Ok(Target {
-                revs: self.resolve_symbol(rest, branch, spec)?,
+                revs,
                 branch: branch.map(|b| b.rev),
             });
         };
@@ -1098,6 +1259,35 @@ impl Graph {
             },
             branch,
         })
+    }
+
+    /// `<label>@head` and `<label>@heads` as a downgrade reads them. Alembic's
+    /// downgrade drops the label of an absolute target (keeping it only to
+    /// choose among the target's children), so these are the `head` and the
+    /// `heads` of the whole project, refused when there are several. A head
+    /// off the branch is refused here (`NotOnBranch`, divergence 7) where
+    /// Alembic would ignore the label.
+    fn downgrade_branch_head(
+        &self,
+        symbol: &str,
+        branch: Branch<'_>,
+        spec: &str,
+    ) -> Result<Vec<usize>, GraphError> {
+        let heads = match symbol {
+            "head" => self.head_indices(),
+            _ => self.real_head_indices(),
+        };
+        match heads.as_slice() {
+            [one] if !self.lineage(branch.rev).contains(one) => Err(GraphError::NotOnBranch {
+                revision: self.nodes[*one].id.clone(),
+                label: branch.label.to_owned(),
+            }),
+            [_] | [] => Ok(heads),
+            several => Err(GraphError::DowngradeSeveralHeads {
+                spec: spec.to_owned(),
+                heads: self.owned_ids(several),
+            }),
+        }
     }
 
     /// The revision a `<label>@…` prefix names: a branch label, a revision
@@ -1166,7 +1356,9 @@ impl Graph {
                         .iter()
                         .copied()
                         .filter(|&r| match sign {
-                            Sign::Up => !on_branch.iter().any(|&o| self.down[o].contains(&r)),
+                            Sign::Up => {
+                                !on_branch.iter().any(|&o| self.alembic_down[o].contains(&r))
+                            }
                             Sign::Down => !self.children[r].iter().any(|c| active.contains(c)),
                         })
                         .collect()
@@ -1344,7 +1536,7 @@ impl Graph {
             if todo.remove(&candidate) {
                 out.push(candidate);
             }
-            let next: Vec<usize> = self.down[candidate]
+            let next: Vec<usize> = self.alembic_down[candidate]
                 .iter()
                 .copied()
                 .filter(|d| todo.contains(d) && !current.contains(d))
@@ -1404,6 +1596,12 @@ impl Graph {
         (0..self.len())
             .filter(|&i| self.all_children[i].is_empty())
             .collect()
+    }
+
+    fn real_head_indices_in_map_order(&self) -> Vec<usize> {
+        let mut heads = self.real_head_indices();
+        heads.sort_unstable_by(|&a, &b| self.nodes[a].id.cmp(&self.nodes[b].id));
+        heads
     }
 
     fn base_indices(&self) -> Vec<usize> {
@@ -1900,10 +2098,12 @@ mod tests {
             .iter()
             .map(|n| n.id.as_str())
             .collect();
+        // As `alembic history`: from the heads in id order (e5000 before
+        // f6100), and down a merge's parents in declared order.
         assert_eq!(
             ids,
             vec![
-                "f6100", "f6000", "e5000", "d4000", "c3200", "c3100", "b2000", "a1000"
+                "e5000", "d4000", "f6100", "f6000", "c3100", "c3200", "b2000", "a1000"
             ]
         );
         let pos = |id: &str| ids.iter().position(|x| *x == id).unwrap();
@@ -2298,10 +2498,13 @@ mod tests {
     fn upgrade_of_a_forked_graph_inserts_branches_and_merges_them() {
         let graph = forked();
         let steps = graph.upgrade_plan(&[], "heads").unwrap();
+        // Alembic's order (checked against Alembic 1.20.1): the walk starts
+        // at e5000 (ids order the heads) and takes a merge's parents in
+        // declared order, so f6100, which needs c3100, comes before d4000.
         assert_eq!(
             ids_of(&steps),
             vec![
-                "a1000", "b2000", "c3100", "c3200", "d4000", "e5000", "f6000", "f6100"
+                "a1000", "b2000", "c3200", "c3100", "f6000", "f6100", "d4000", "e5000"
             ]
         );
         let changes: Vec<&VersionChange> = steps.iter().map(|s| &s.change).collect();
@@ -2315,24 +2518,25 @@ mod tests {
                 },
                 &VersionChange::Update {
                     from: "b2000".into(),
-                    to: "c3100".into()
+                    to: "c3200".into()
                 },
                 // b2000 has no row left: the second branch starts a row.
-                &VersionChange::Insert { id: "c3200".into() },
+                &VersionChange::Insert { id: "c3100".into() },
+                &VersionChange::Insert { id: "f6000".into() },
+                // The dependency on c3100 joins its row, like a merge.
                 &VersionChange::Merge {
-                    delete: strings(&["c3200"]),
-                    update_from: "c3100".into(),
+                    delete: strings(&["c3100"]),
+                    update_from: "f6000".into(),
+                    to: "f6100".into()
+                },
+                // c3100 has no row of its own any more.
+                &VersionChange::Update {
+                    from: "c3200".into(),
                     to: "d4000".into()
                 },
                 &VersionChange::Update {
                     from: "d4000".into(),
                     to: "e5000".into()
-                },
-                &VersionChange::Insert { id: "f6000".into() },
-                // c3100, its dependency, has no row of its own any more.
-                &VersionChange::Update {
-                    from: "f6000".into(),
-                    to: "f6100".into()
                 },
             ]
         );
@@ -2496,14 +2700,15 @@ mod tests {
         let steps = graph.downgrade_plan(&cur, "b2000").unwrap();
         assert_eq!(
             ids_of(&steps),
-            vec!["f6100", "e5000", "d4000", "c3200", "c3100"]
+            vec!["e5000", "d4000", "f6100", "c3100", "c3200"]
         );
         assert_eq!(
-            steps[0].change,
-            // e5000 still needs c3100, so only f6000 gets a row back.
-            VersionChange::Update {
+            steps[2].change,
+            // Nothing applied needs c3100 any more (d4000 is undone), so it
+            // gets a row back with f6000.
+            VersionChange::Unmerge {
                 from: "f6100".into(),
-                to: "f6000".into()
+                to: strings(&["f6000", "c3100"])
             }
         );
         assert_eq!(
@@ -3177,8 +3382,159 @@ mod tests {
                 id: "kkkk0001".into()
             }
         );
-        let steps = stamp(&graph, &["gggg0004"], &["-1"], false);
-        assert_eq!(table_after(&steps, &["gggg0004"]), strings(&["cccc1003"]));
+    }
+
+    #[test]
+    fn stamp_minus_n_walks_down_from_every_head_of_the_project_on_an_empty_table() {
+        let graph = branchy();
+        let steps = stamp(&graph, &[], &["-1"], false);
+        assert_eq!(
+            table_after(&steps, &[]),
+            strings(&["cccc1003", "kkkk0002", "mmmm0005"])
+        );
+        let steps = stamp(&graph, &["dddd0006"], &["gamma@-1"], true);
+        assert_eq!(table_after(&steps, &["dddd0006"]), strings(&["cccc1003"]));
+        // Walking exactly to base is `base` for that head.
+        let steps = stamp(&graph, &[], &["infra@-3"], false);
+        assert!(steps.is_empty());
+        let err = graph
+            .stamp_plan(&[], &strings(&["infra@-4"]), false)
+            .unwrap_err();
+        assert!(matches!(err, GraphError::RelativeTooFar { .. }), "{err}");
+        // Alembic's lineage filter refuses `-N` once the table has rows.
+        let err = graph
+            .stamp_plan(&strings(&["gggg0004"]), &strings(&["-1"]), false)
+            .unwrap_err();
+        assert!(matches!(err, GraphError::StampRelativeNotEmpty { .. }));
+        assert!(err.to_string().contains("--purge"), "{err}");
+        for spec in [
+            "+1",
+            "gggg0004-1",
+            "head-1",
+            "heads-1",
+            "base+1",
+            "gamma@+1",
+            "gamma@head-1",
+        ] {
+            let err = graph.stamp_plan(&[], &strings(&[spec]), false).unwrap_err();
+            assert_eq!(err, GraphError::StampRelative { spec: spec.into() });
+            assert!(err.to_string().contains("name the revision"), "{err}");
+        }
+        assert_eq!(
+            graph
+                .stamp_plan(&[], &strings(&["cccc0003@-1"]), false)
+                .unwrap_err(),
+            GraphError::UnknownBranch("cccc0003".into())
+        );
+    }
+
+    #[test]
+    fn stamp_names_a_revision_once_however_often_it_is_named() {
+        let graph = branchy();
+        let steps = stamp(&graph, &[], &["heads", "gggg0004", "gamma@heads"], false);
+        assert_eq!(table_after(&steps, &[]), strings(&ALL_HEADS));
+    }
+
+    #[test]
+    fn upgrade_refuses_several_targets_on_one_line() {
+        // cccc0003 depends on bbbb0002, so `beta@heads` names two heads
+        // (plain ones: nothing names them as a parent), one of which needs
+        // the other; Alembic refuses too.
+        let graph = Graph::new(vec![
+            with_labels(node("aaaa0001", &[]), &["beta"]),
+            node("bbbb0002", &["aaaa0001"]),
+            with_deps(node("cccc0003", &["aaaa0001"]), &["bbbb0002"]),
+        ])
+        .unwrap();
+        let err = graph.upgrade_plan(&[], "beta@heads").unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::OverlappingHeads {
+                spec: "beta@heads".into(),
+                lower: "bbbb0002".into(),
+                upper: "cccc0003".into()
+            }
+        );
+        assert!(graph.upgrade_plan(&[], "heads").is_ok());
+    }
+
+    #[test]
+    fn downgrade_reads_label_at_head_as_the_head_of_the_project() {
+        let graph = branchy();
+        let cur = strings(&ALL_HEADS);
+        for spec in ["gamma@head", "gamma@heads"] {
+            let err = graph.downgrade_plan(&cur, spec).unwrap_err();
+            assert!(
+                matches!(&err, GraphError::DowngradeSeveralHeads { heads, .. } if heads.len() == 3),
+                "{err}"
+            );
+            assert!(err.to_string().contains("name the revision"), "{err}");
+        }
+        let graph = linear();
+        let cur = strings(&["4444dddd"]);
+        assert!(
+            graph
+                .downgrade_plan(&cur, "2222bbbb@head")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            graph
+                .downgrade_plan(&cur, "2222bbbb@heads")
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn plans_start_from_the_heads_in_id_order_whatever_their_depth() {
+        // Alembic sorts the heads by file name (`<id>_<slug>`): the deeper
+        // head `aaaa0003` comes first, so its branch is downgraded first.
+        let graph = Graph::new(vec![
+            node("bbbb0001", &[]),
+            node("cccc0002", &["bbbb0001"]),
+            node("aaaa0003", &["cccc0002"]),
+            node("ffff0002", &["bbbb0001"]),
+        ])
+        .unwrap();
+        let cur = strings(&["aaaa0003", "ffff0002"]);
+        let steps = graph.downgrade_plan(&cur, "base").unwrap();
+        assert_eq!(
+            ids_of(&steps),
+            vec!["aaaa0003", "cccc0002", "ffff0002", "bbbb0001"]
+        );
+        let steps = graph.upgrade_plan(&[], "heads").unwrap();
+        assert_eq!(
+            ids_of(&steps),
+            vec!["bbbb0001", "ffff0002", "cccc0002", "aaaa0003"]
+        );
+    }
+
+    #[test]
+    fn plan_order_follows_alembics_normalized_down_revisions() {
+        // aaaa0005 depends on cccc0003, already its grandparent: Alembic
+        // keeps that dependency (no ancestor declares it) and walks it as a
+        // down revision of its own, which puts cccc0003 before bbbb0002
+        // (without it: aaaa0001, bbbb0002, cccc0003; checked with Alembic).
+        let graph = Graph::new(vec![
+            node("aaaa0001", &[]),
+            node("bbbb0002", &["aaaa0001"]),
+            node("cccc0003", &["aaaa0001"]),
+            node("dddd0004", &["cccc0003"]),
+            with_deps(node("aaaa0005", &["dddd0004"]), &["cccc0003"]),
+        ])
+        .unwrap();
+        let at = graph.index("aaaa0005").unwrap();
+        assert_eq!(
+            graph.owned_ids(&graph.alembic_down[at]),
+            strings(&["dddd0004", "cccc0003"])
+        );
+        assert_eq!(graph.owned_ids(&graph.down[at]), strings(&["dddd0004"]));
+        let steps = graph.upgrade_plan(&[], "heads").unwrap();
+        assert_eq!(
+            ids_of(&steps),
+            vec!["aaaa0001", "cccc0003", "bbbb0002", "dddd0004", "aaaa0005"]
+        );
     }
 
     #[test]

@@ -11,11 +11,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::db::failed::{self, FailedRevision};
+use crate::db::offline::Script;
 use crate::db::{Connection, DbError};
 use crate::error::Error;
 use crate::graph::{Direction, Graph, Node, Step, VersionChange};
 use crate::plugins;
-use crate::project::{Project, Revision, Runner};
+use crate::project::{Project, Revision, Runner, TransactionMode};
 use crate::runtime::{Job, Prepared, Runtime, Stats};
 
 /// One step that was applied and committed.
@@ -49,6 +51,9 @@ pub struct Migrator<'a> {
     graph: Graph,
     runtime: &'a Runtime,
     conn: Option<Box<dyn Connection>>,
+    dry_run: bool,
+    /// Offline mode: the connection is a recorder and this is its script.
+    offline: Option<Script>,
 }
 
 impl<'a> Migrator<'a> {
@@ -62,7 +67,26 @@ impl<'a> Migrator<'a> {
             project,
             runtime,
             conn: Some(conn),
+            dry_run: false,
+            offline: None,
         })
+    }
+
+    /// Offline mode (`--sql`): `conn` is a [`Recorder`](crate::db::offline::Recorder)
+    /// writing to `script`; revisions are told they run offline, and each
+    /// step is introduced by a comment in the script.
+    pub fn offline(mut self, script: Script) -> Self {
+        self.offline = Some(script);
+        self
+    }
+
+    /// Makes `upgrade` and `downgrade` run for real inside one transaction
+    /// that is rolled back at the end. Refused where that could not be
+    /// honest: on MySQL (DDL commits implicitly) and for revisions that run
+    /// outside a transaction.
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
     }
 
     pub fn graph(&self) -> &Graph {
@@ -174,6 +198,7 @@ impl<'a> Migrator<'a> {
         mut heads: Vec<String>,
         plan: Vec<Step>,
     ) -> Result<Vec<Applied>, Error> {
+        self.refuse_if_failed().await?;
         // Compile and link everything first: a broken component is found
         // before the database is touched at all.
         let mut prepared = Vec::with_capacity(plan.len());
@@ -181,23 +206,228 @@ impl<'a> Migrator<'a> {
             let revision = self.revision(&step.revision)?;
             prepared.push(self.prepare(revision)?);
         }
-        let mut applied = Vec::with_capacity(plan.len());
-        for (step, component) in plan.iter().zip(prepared) {
-            match self.run_step(step, &component, &heads).await {
-                Ok(done) => {
-                    step.apply(&mut heads);
-                    applied.push(done);
-                }
-                Err(source) => {
-                    return Err(Error::Step {
-                        source: Box::new(source),
-                        revision: step.revision.clone(),
-                        applied: applied.iter().map(|a| a.revision.clone()).collect(),
-                    });
+        let modes: Vec<TransactionMode> = plan
+            .iter()
+            .map(|step| self.mode_of(&step.revision))
+            .collect::<Result<_, _>>()?;
+        if self.dry_run {
+            self.refuse_dishonest_dry_run(&plan, &modes)?;
+        }
+
+        if !plan.is_empty() && !self.conn().transactional_ddl() {
+            // Creating a table commits implicitly on MySQL: do it before the
+            // first revision's transaction rather than in the middle of it.
+            let table = self.table().to_string();
+            self.conn()
+                .ensure_version_table(&table)
+                .await
+                .map_err(|e| Error::database("creating the version table", e))?;
+        }
+        let mut applied: Vec<Applied> = Vec::with_capacity(plan.len());
+        let mut i = 0;
+        while i < plan.len() {
+            // A group is the steps that share one transaction: one step, or
+            // a run of steps in mode `run` (a dry run is one group).
+            let mode = modes[i];
+            let mut end = i + 1;
+            if mode == TransactionMode::Run || self.dry_run {
+                while end < plan.len() && (self.dry_run || modes[end] == TransactionMode::Run) {
+                    end += 1;
                 }
             }
+            let in_transaction = mode != TransactionMode::None || self.dry_run;
+            if in_transaction {
+                self.conn()
+                    .begin()
+                    .await
+                    .map_err(|e| Error::database("starting a transaction", e))?;
+            }
+            let mut group_heads = heads.clone();
+            let mut group_done = Vec::new();
+            let mut failure = None;
+            if in_transaction && let Err(e) = self.check_heads(&heads).await {
+                failure = Some((i, e, Vec::new()));
+            }
+            let mut k = i;
+            while failure.is_none() && k < end {
+                match self.run_step(&plan[k], &prepared[k], mode).await {
+                    Ok(done) => {
+                        plan[k].apply(&mut group_heads);
+                        group_done.push(done);
+                        k += 1;
+                    }
+                    Err((e, writes)) => failure = Some((k, e, writes)),
+                }
+            }
+            if let Some((failed_at, error, writes)) = failure {
+                if in_transaction {
+                    self.rollback().await;
+                }
+                let step = &plan[failed_at];
+                // What a rollback could not undo must not be forgotten.
+                let partial =
+                    !writes.is_empty() && (!in_transaction || !self.conn().transactional_ddl());
+                if partial {
+                    self.record_failure(step, &error, writes).await;
+                }
+                let rolled_back: Vec<String> = if in_transaction {
+                    group_done
+                        .iter()
+                        .map(|d: &Applied| d.revision.clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                return Err(Error::Step {
+                    source: Box::new(error),
+                    revision: step.revision.clone(),
+                    applied: applied.iter().map(|a| a.revision.clone()).collect(),
+                    rolled_back,
+                    partial,
+                });
+            }
+            if self.dry_run {
+                self.rollback().await;
+            } else if in_transaction {
+                self.conn()
+                    .commit()
+                    .await
+                    .map_err(|e| Error::database("committing", e))?;
+            }
+            heads = group_heads;
+            applied.extend(group_done);
+            i = end;
         }
         Ok(applied)
+    }
+
+    /// The transaction mode of one revision: its own `transaction`, else the
+    /// project's. MySQL cannot roll DDL back, so `run` there would promise
+    /// what it cannot keep: it falls back to one transaction per revision.
+    fn mode_of(&mut self, id: &str) -> Result<TransactionMode, Error> {
+        let revision = self.revision(id)?;
+        let mode = revision
+            .transaction
+            .unwrap_or(self.project.config.transaction);
+        if mode == TransactionMode::Run && !self.conn().transactional_ddl() {
+            return Ok(TransactionMode::Revision);
+        }
+        Ok(mode)
+    }
+
+    fn refuse_dishonest_dry_run(
+        &mut self,
+        plan: &[Step],
+        modes: &[TransactionMode],
+    ) -> Result<(), Error> {
+        if !self.conn().transactional_ddl() {
+            return Err(Error::DryRunRefused(format!(
+                "{} commits DDL implicitly, so a dry run could not be rolled back; \
+                 try the plan on a copy of the database, or print it with --sql",
+                self.conn().dialect()
+            )));
+        }
+        if let Some((step, _)) = plan
+            .iter()
+            .zip(modes)
+            .find(|(_, m)| **m == TransactionMode::None)
+        {
+            return Err(Error::DryRunRefused(format!(
+                "revision {} runs outside a transaction (transaction = \"none\"), \
+                 so a dry run could not roll it back",
+                step.revision
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses to run while a revision that failed part-way is unresolved.
+    async fn refuse_if_failed(&mut self) -> Result<(), Error> {
+        if self.offline.is_some() {
+            // Offline there is no database to ask; the SQL is reviewed first.
+            return Ok(());
+        }
+        let table = self.table().to_string();
+        let failures = failed::list(self.conn().as_mut(), &table)
+            .await
+            .map_err(|e| Error::database("reading the failed revisions", e))?;
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Unresolved(failures))
+        }
+    }
+
+    async fn record_failure(&mut self, step: &Step, error: &Error, statements: Vec<String>) {
+        let table = self.table().to_string();
+        let failure = FailedRevision {
+            revision: step.revision.clone(),
+            direction: step.direction.to_string(),
+            failed_at: now_rfc3339(),
+            error: error.to_string(),
+            statements,
+        };
+        if let Err(e) = failed::record(self.conn().as_mut(), &table, &failure).await {
+            // The error of the run says the revision failed part-way anyway.
+            tracing::error!("cannot record that revision {} failed: {e}", step.revision);
+        }
+    }
+
+    /// Clears the failure of `revision` after an operator dealt with it:
+    /// `applied` when they completed it by hand (the version table then
+    /// records it as the step it was), otherwise when they undid what it
+    /// applied (the version table stays as it is).
+    pub async fn resolve(&mut self, revision: &str, applied: bool) -> Result<Vec<String>, Error> {
+        let table = self.table().to_string();
+        let failures = failed::list(self.conn().as_mut(), &table)
+            .await
+            .map_err(|e| Error::database("reading the failed revisions", e))?;
+        let Some(failure) = failures
+            .into_iter()
+            .find(|f| f.revision.starts_with(revision))
+        else {
+            return Err(Error::NotFailed(revision.to_string()));
+        };
+        let mut heads = self.current().await?;
+        if applied {
+            let parent_plan;
+            let plan = if failure.direction == Direction::Upgrade.to_string() {
+                self.graph.upgrade_plan(&heads, &failure.revision)?
+            } else {
+                let node = self.graph.get(&failure.revision);
+                let target = match node.map(|n| n.parents.as_slice()) {
+                    Some([]) | None => "base".to_string(),
+                    Some([parent]) => parent.clone(),
+                    Some(_) => format!("{}-1", failure.revision),
+                };
+                parent_plan = self.graph.downgrade_plan(&heads, &target)?;
+                parent_plan
+            };
+            let [step] = plan.as_slice() else {
+                return Err(Error::ResolveNotNext {
+                    revision: failure.revision.clone(),
+                    steps: plan.iter().map(|s| s.revision.clone()).collect(),
+                });
+            };
+            self.conn()
+                .begin()
+                .await
+                .map_err(|e| Error::database("starting a transaction", e))?;
+            if let Err(e) = self.change_version_table(&table, &step.change).await {
+                self.rollback().await;
+                return Err(Error::database("updating the version table", e));
+            }
+            self.conn()
+                .commit()
+                .await
+                .map_err(|e| Error::database("committing", e))?;
+            step.apply(&mut heads);
+        }
+        failed::clear(self.conn().as_mut(), &table, &failure.revision)
+            .await
+            .map_err(|e| Error::database("clearing the failed revision", e))?;
+        heads.sort();
+        Ok(heads)
     }
 
     fn revision(&self, id: &str) -> Result<&'a Revision, Error> {
@@ -226,61 +456,68 @@ impl<'a> Migrator<'a> {
         }
     }
 
+    /// Runs one step inside whatever transaction the caller opened: the
+    /// revision's component, then its version-table change. On failure the
+    /// writes that succeeded come back with the error.
     async fn run_step(
         &mut self,
         step: &Step,
         component: &Prepared,
-        expected: &[String],
-    ) -> Result<Applied, Error> {
-        let revision = self.revision(&step.revision)?;
+        mode: TransactionMode,
+    ) -> Result<Applied, (Error, Vec<String>)> {
+        let revision = self.revision(&step.revision).map_err(|e| (e, Vec::new()))?;
         let table = self.table().to_string();
         let started = Instant::now();
         tracing::info!(
-            "{} {} ({})",
-            match step.direction {
-                Direction::Upgrade => "applying",
-                Direction::Downgrade => "reverting",
+            "{} {} ({}){}",
+            match (step.direction, self.dry_run) {
+                (Direction::Upgrade, false) => "applying",
+                (Direction::Downgrade, false) => "reverting",
+                (Direction::Upgrade, true) => "applying (dry run)",
+                (Direction::Downgrade, true) => "reverting (dry run)",
             },
             revision.id,
-            revision.message
+            revision.message,
+            if mode == TransactionMode::None && !self.dry_run {
+                ", outside a transaction"
+            } else {
+                ""
+            }
         );
 
-        let conn = self.conn();
-        conn.begin()
-            .await
-            .map_err(|e| Error::database("starting a transaction", e))?;
-        if let Err(e) = self.check_heads(&table, expected).await {
-            self.rollback().await;
-            return Err(e);
+        if let Some(script) = &self.offline {
+            let parents = if revision.parents.is_empty() {
+                "<base>".to_string()
+            } else {
+                revision.parents.join(", ")
+            };
+            script.comment(&match step.direction {
+                Direction::Upgrade => format!(
+                    "Running upgrade {parents} -> {}, {}",
+                    revision.id, revision.message
+                ),
+                Direction::Downgrade => format!(
+                    "Running downgrade {} -> {parents}, {}",
+                    revision.id, revision.message
+                ),
+            });
         }
-
         let args = revision.args.to_string();
         let job = Job {
             revision: &revision.id,
             dir: &revision.dir,
             direction: step.direction,
             args: &args,
-            offline: false,
+            offline: self.offline.is_some(),
         };
         let conn = self.conn.take().expect("the migrator holds its connection");
-        let (conn, result) = self.runtime.run(component, &job, conn).await;
+        let (conn, writes, result) = self.runtime.run(component, &job, conn).await;
         self.conn = Some(conn);
-        let stats = match result {
-            Ok(stats) => stats,
-            Err(e) => {
-                self.rollback().await;
-                return Err(e.into());
-            }
-        };
+        let stats = result.map_err(|e| (e.into(), writes.clone()))?;
 
         if let Err(e) = self.change_version_table(&table, &step.change).await {
-            self.rollback().await;
-            return Err(Error::database("updating the version table", e));
+            return Err((Error::database("updating the version table", e), writes));
         }
-        self.conn()
-            .commit()
-            .await
-            .map_err(|e| Error::database("committing", e))?;
         Ok(Applied {
             revision: revision.id.clone(),
             direction: step.direction,
@@ -291,10 +528,11 @@ impl<'a> Migrator<'a> {
 
     /// The plan was made from the heads read before the run; a second runner
     /// may have moved them since.
-    async fn check_heads(&mut self, table: &str, expected: &[String]) -> Result<(), Error> {
+    async fn check_heads(&mut self, expected: &[String]) -> Result<(), Error> {
+        let table = self.table().to_string();
         let mut found = self
             .conn()
-            .current_heads(table)
+            .current_heads(&table)
             .await
             .map_err(|e| Error::database("reading the version table", e))?;
         let mut expected = expected.to_vec();
@@ -345,4 +583,10 @@ impl<'a> Migrator<'a> {
             tracing::error!("rolling back failed: {e}");
         }
     }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "unknown".to_string())
 }

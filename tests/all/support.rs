@@ -15,6 +15,7 @@ pub struct Fixtures {
     pub misbehave: PathBuf,
     pub transform: PathBuf,
     pub not_a_revision: PathBuf,
+    pub seed: PathBuf,
 }
 
 fn workspace_root() -> PathBuf {
@@ -49,6 +50,7 @@ pub fn fixtures() -> &'static Fixtures {
             misbehave: out.join("misbehave.wasm"),
             transform: out.join("transform.wasm"),
             not_a_revision: out.join("not-a-revision.wasm"),
+            seed: out.join("seed.wasm"),
         }
     })
 }
@@ -347,7 +349,6 @@ impl TestProject {
                 Backend::Sqlite => {
                     let mut conn = SqliteConnectOptions::from_str(&url)
                         .expect("a valid URL")
-                        .read_only(true)
                         .connect()
                         .await
                         .expect("the test database opens");
@@ -391,6 +392,9 @@ impl TestProject {
     }
 
     pub fn has_table(&self, name: &str) -> bool {
+        if self.backend == Backend::Sqlite && !self.db_path().exists() {
+            return false;
+        }
         let sql = match self.backend {
             Backend::Sqlite => {
                 format!("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{name}'")
@@ -424,7 +428,8 @@ impl TestProject {
     }
 
     /// Every schema object and every row of every table: two equal dumps
-    /// mean an identical database.
+    /// mean an identical database. aludel's record of failed revisions is
+    /// left out: it outlives the failure it records, by design.
     pub fn dump(&self) -> String {
         if self.backend != Backend::Sqlite {
             return self.server_dump();
@@ -435,7 +440,7 @@ impl TestProject {
         let mut out = String::new();
         let objects = self.query(
             "SELECT type, name, COALESCE(sql, '') FROM sqlite_master \
-             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+             WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_failed' ORDER BY type, name",
         );
         for object in &objects {
             out.push_str(&format!("{} {}: {}\n", object[0], object[1], object[2]));
@@ -459,6 +464,9 @@ impl TestProject {
         };
         let mut out = String::new();
         for table in self.tables() {
+            if table.ends_with("_failed") {
+                continue;
+            }
             let columns = self.query(&format!(
                 "SELECT column_name{cast}, data_type{cast}, is_nullable{cast} \
                  FROM information_schema.columns \
@@ -557,4 +565,47 @@ fn cells(row: &SqliteRow) -> Vec<String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Additions for the PostgreSQL tests (tests/all/postgres.rs).
+// ---------------------------------------------------------------------------
+
+/// The `types` fixture: a round trip of every mapped value type.
+#[allow(dead_code)] // used by the backend test modules
+pub fn types_fixture() -> PathBuf {
+    fixtures().misbehave.with_file_name("types.wasm")
+}
+
+impl TestProject {
+    /// A `types` revision running the check `check` (see the fixture's README).
+    #[allow(dead_code)] // used by the backend test modules
+    pub fn types_revision(&self, id: &str, parent: Option<&str>, check: &str) -> PathBuf {
+        self.component_revision(
+            id,
+            parent,
+            &types_fixture(),
+            &format!("check = \"{check}\""),
+        )
+    }
+
+    /// Replaces a `key = ...` line of aludel.toml.
+    #[allow(dead_code)] // used by the backend test modules
+    pub fn set_config(&self, key: &str, value: &str) {
+        let path = self.root().join("aludel.toml");
+        let text = std::fs::read_to_string(&path).expect("aludel.toml");
+        let prefix = format!("{key} =");
+        let text = text
+            .lines()
+            .map(|l| {
+                if l.starts_with(&prefix) {
+                    format!("{key} = {value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, text).expect("write aludel.toml");
+    }
 }

@@ -316,8 +316,36 @@ class Cmd:
         return " ".join([self.verb] + (["--purge"] if self.purge else []) + self.targets)
 
 
+def _keep_declared_dependency_order() -> None:
+    """Alembic's `_normalize_depends_on` keeps a revision's remaining
+    dependencies in a `set`, so their order (which decides the step order
+    where a revision has two or more) changes from one Python process to the
+    next with string hashing. Patch it to keep the declared order instead:
+    one of the orders Alembic can produce, the one aludel uses
+    (host/src/graph.rs, `alembic_normalize_down`), and the same every run.
+    Nothing else of Alembic is changed."""
+    from alembic.script import revision as rv
+
+    if getattr(rv.RevisionMap, "_aludel_patched", False):
+        return
+    original = rv.RevisionMap._normalize_depends_on
+
+    def normalize(self, revisions, map_):
+        original(self, revisions, map_)
+        for r in revisions:
+            kept = set(r._normalized_resolved_dependencies)
+            r._normalized_resolved_dependencies = tuple(
+                d for d in dict.fromkeys(r._resolved_dependencies) if d in kept
+            )
+
+    rv.RevisionMap._normalize_depends_on = normalize
+    rv.RevisionMap._aludel_patched = True
+
+
 def run_alembic(alembic_dir: str, db: str, cmd: Cmd) -> tuple[bool, str]:
     from alembic import command
+
+    _keep_declared_dependency_order()
     from alembic.config import Config
 
     cfg = Config(stdout=io.StringIO())
@@ -363,7 +391,7 @@ def _relative_parts(spec: str):
     return m.groups() if m else None
 
 
-def div_short_prefix(dag: Dag, rows: set[str], cmd: Cmd) -> str | None:
+def div_short_prefix(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
     # host/src/graph.rs (resolve_absolute), docs/revisions.md "Identifiers":
     # a partial id needs at least 4 characters. Alembic matches a shorter
     # prefix against any id of 4 characters or more.
@@ -387,7 +415,7 @@ def div_short_prefix(dag: Dag, rows: set[str], cmd: Cmd) -> str | None:
     return None
 
 
-def div_zero_steps(dag: Dag, rows: set[str], cmd: Cmd) -> str | None:
+def div_zero_steps(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
     # host/src/graph.rs (parse_relative): "a relative step count must be at
     # least 1". Alembic walks zero steps (`rev+0` is `rev`).
     for t in cmd.targets:
@@ -397,7 +425,7 @@ def div_zero_steps(dag: Dag, rows: set[str], cmd: Cmd) -> str | None:
     return None
 
 
-def div_minus_n_several_heads(dag: Dag, rows: set[str], cmd: Cmd) -> str | None:
+def div_minus_n_several_heads(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
     # host/src/graph.rs (resolve_indices): "Alembic refuses `+N` here but
     # walks `-N` from the first row with a deprecation warning; both are
     # refused" (AmbiguousRelative). Alembic's own warning: "downgrade -1 from
@@ -409,6 +437,104 @@ def div_minus_n_several_heads(dag: Dag, rows: set[str], cmd: Cmd) -> str | None:
     if parts and parts[0] is None and parts[1] is None and parts[2].startswith("-"):
         return "`-N` with several current heads (aludel: AmbiguousRelative)"
     return None
+
+
+_MAPS: dict = {}
+
+
+def alembic_map(alembic_dir: str):
+    """Alembic's own RevisionMap of the DAG, to decide divergences with
+    Alembic's resolution rather than a re-implementation of it."""
+    if alembic_dir not in _MAPS:
+        from alembic.script import ScriptDirectory
+
+        _keep_declared_dependency_order()
+        _MAPS[alembic_dir] = ScriptDirectory(alembic_dir).revision_map
+    return _MAPS[alembic_dir]
+
+
+def div_stamp_minus_n_past_base(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
+    # host/src/graph.rs, module doc, divergence 8 (`resolve_stamp_target`):
+    # a stamp's `-N` / `<label>@-N` walks down from every head of the
+    # project (Alembic's `get_revisions`), on an empty table only. Where a
+    # walk goes past `base`, Alembic's `_walk` returns None, which
+    # `_stamp_revs` then reads as `base` for that head; aludel refuses
+    # (RelativeTooFar), as both refuse `downgrade -N` walking too far.
+    if cmd.verb != "stamp" or (rows and not cmd.purge):
+        return None
+    rm = alembic_map(ctx["alembic_dir"])
+    names = set(dag.by_id()) | set(dag.labels())
+    past = False
+    for t in cmd.targets:
+        m = re.fullmatch(r"(?:([^@]+)@)?-(\d+)", t)
+        if t in names or not m or int(m.group(2)) == 0:
+            continue
+        label, n = m.group(1), int(m.group(2))
+        heads = [rm.get_revision(h) for h in rm._real_heads]
+        if label:
+            heads = [h for h in heads if label in h.branch_labels]
+        for h in heads:
+            pos = h
+            for _ in range(n):
+                if pos is None:
+                    past = True
+                    break
+                downs = pos._versioned_down_revisions
+                if len(downs) > 1:
+                    return None  # an ambiguous walk: both refuse
+                pos = rm.get_revision(downs[0]) if downs else None
+    if past:
+        return "stamp `-N` walking past base (Alembic: base for that head; aludel: RelativeTooFar)"
+    return None
+
+
+def div_downgrade_label_off_branch(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
+    # host/src/graph.rs, module doc, divergence 7 (`downgrade_branch_head`,
+    # `resolve_symbol`): Alembic's downgrade drops the label of an absolute
+    # target (`target.rpartition("@")`), so `downgrade x@<rev>` (and
+    # `x@head`, `x@heads`) goes to a revision off branch `x` without a word.
+    # aludel refuses (NotOnBranch). Decided with Alembic's own resolver.
+    if cmd.verb != "downgrade":
+        return None
+    t = cmd.targets[0]
+    if t in dag.by_id() or t in dag.labels() or "@" not in t or _relative_parts(t):
+        return None
+    label, _, symbol = t.rpartition("@")
+    if symbol == "base":
+        return None
+    rm = alembic_map(ctx["alembic_dir"])
+    try:
+        rev = rm.get_revision(symbol)
+        branch = rm._resolve_branch(label)
+    except Exception:
+        return None  # Alembic refuses: compared as usual
+    if rev is None or branch is None or rm._shares_lineage(rev, [branch]):
+        return None
+    return "downgrade `<label>@<rev>` off that branch (Alembic drops the label; aludel: NotOnBranch)"
+
+
+def alembic_stamp_without_crash(ctx: dict, cmd: Cmd):
+    """Alembic's stamp with its targets resolved by Alembic itself, each
+    revision named once and a relative walk that ended at `base` left out,
+    run on a copy of the database as it was before the command. Returns
+    (ok, rows), or None when that changes nothing about the command."""
+    rm = alembic_map(ctx["alembic_dir"])
+    try:
+        resolved = rm.get_revisions(tuple(cmd.targets))
+    except Exception:
+        return None
+    ids: list[str] = []
+    for r in resolved:
+        if r is not None and r != "base" and r.revision not in ids:
+            ids.append(r.revision)
+    if len(ids) == len(resolved):
+        return None  # no duplicate and no `base` from a walk: not this crash
+    db = ctx["before_db"] + ".rerun"
+    shutil.copy(ctx["before_db"], db)
+    ok, _ = run_alembic(ctx["alembic_dir"], db, Cmd("stamp", ids or ["base"], cmd.purge))
+    _, rows = observe(db, "alembic_version")
+    os.remove(db)
+    return ok, rows
 
 
 def expected_rows(dag: Dag, applied: set[str]) -> set[str]:
@@ -434,10 +560,24 @@ def aludel_is_sound(dag: Dag, rows_before: set[str], b) -> bool:
     return ok_b and rows_b == expected_rows(dag, applied)
 
 
-def post_divergence(dag: Dag, rows_before: set[str], cmd: Cmd, a, b) -> str | None:
+def post_divergence(dag: Dag, rows_before: set[str], cmd: Cmd, a, b, ctx: dict) -> str | None:
     """Divergences seen only in the outcome, where Alembic is at fault."""
     ok_a, msg_a, steps_a, rows_a = a
     ok_b, msg_b, steps_b, rows_b = b
+    # host/src/graph.rs, module doc, divergence 14: a stamp naming one
+    # revision twice (`stamp heads <head>`, `stamp --purge heads heads`,
+    # `stamp <rev> <label>@heads`, ...) makes Alembic's HeadMaintainer write
+    # it twice and fail `assert version not in self.heads` (or, when the
+    # first write moved a row, `self.heads.remove` with a KeyError); so does a
+    # `-N` that walks exactly to `base` (`get_revisions` returns the string
+    # "base", which `_stamp_revs` asserts is a Revision). aludel stamps each
+    # revision once and reads the walk as `base`. Checked against Alembic
+    # itself: the same stamp with the revisions Alembic resolved, each once
+    # and without that `base`, must succeed and leave aludel's rows.
+    if cmd.verb == "stamp" and not ok_a and msg_a.split(":")[0] in ("AssertionError", "KeyError"):
+        rerun = alembic_stamp_without_crash(ctx, cmd)
+        if rerun is not None and rerun[0] and ok_b and not steps_b and rows_b == rerun[1]:
+            return "Alembic's stamp asserted on a revision named twice (or `base` from a walk); aludel matches Alembic's stamp of each once"
     # Alembic's HeadMaintainer crashes (KeyError / AssertionError, not a
     # CommandError) when a revision's depends_on names a revision that has
     # no row of its own, or on stamps over such graphs; see the comment in
@@ -500,12 +640,18 @@ def set_rows(db: str, table: str, rows: set[str]) -> None:
         con.close()
 
 
-KNOWN_DIVERGENCES = [div_short_prefix, div_zero_steps, div_minus_n_several_heads]
+KNOWN_DIVERGENCES = [
+    div_short_prefix,
+    div_zero_steps,
+    div_minus_n_several_heads,
+    div_stamp_minus_n_past_base,
+    div_downgrade_label_off_branch,
+]
 
 
-def known_divergence(dag: Dag, rows: set[str], cmd: Cmd) -> str | None:
+def known_divergence(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
     for check in KNOWN_DIVERGENCES:
-        reason = check(dag, rows, cmd)
+        reason = check(dag, rows, cmd, ctx)
         if reason:
             return reason
     return None
@@ -620,7 +766,8 @@ def run_dag(job) -> Outcome:
         seq_a, rows_a = observe(alembic_db, "alembic_version")
         seq_b, rows_b = observe(aludel_db, "aludel_version")
         cmd = gen_command(rng, dag, rows_a, opts["with_stamp"])
-        reason = known_divergence(dag, rows_a, cmd)
+        ctx = {"alembic_dir": alembic_dir, "before_db": alembic_db + ".before"}
+        reason = known_divergence(dag, rows_a, cmd, ctx)
         if reason:
             ok_b, msg_b = run_aludel(opts["aludel"], aludel_dir, cmd, env)
             _, rows_b2 = observe(aludel_db, "aludel_version")
@@ -639,13 +786,17 @@ def run_dag(job) -> Outcome:
             out.divergences += 1
             history.append(f"{cmd}    # known divergence: {reason}")
             continue
+        if cmd.verb == "stamp":
+            shutil.copy(alembic_db, ctx["before_db"])
         ok_a, msg_a = run_alembic(alembic_dir, alembic_db, cmd)
         ok_b, msg_b = run_aludel(opts["aludel"], aludel_dir, cmd, env)
         steps_a = steps_since(alembic_db, seq_a)
         steps_b = steps_since(aludel_db, seq_b)
         _, rows_a2 = observe(alembic_db, "alembic_version")
         _, rows_b2 = observe(aludel_db, "aludel_version")
-        post = post_divergence(dag, rows_a, cmd, (ok_a, msg_a, steps_a, rows_a2), (ok_b, msg_b, steps_b, rows_b2))
+        post = post_divergence(
+            dag, rows_a, cmd, (ok_a, msg_a, steps_a, rows_a2), (ok_b, msg_b, steps_b, rows_b2), ctx
+        )
         if post:
             # Alembic is no oracle here; aludel was checked against the
             # graph instead. Bring the Alembic database to aludel's rows so

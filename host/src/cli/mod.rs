@@ -10,6 +10,8 @@ mod heads;
 mod history;
 mod init;
 mod merge;
+mod offline;
+mod resolve;
 mod revision;
 mod show;
 mod stamp;
@@ -55,6 +57,9 @@ pub struct Global {
     /// history, heads, current and branches is Alembic's detailed listing.
     #[arg(short = 'v', global = true, action = clap::ArgAction::Count)]
     pub log_detail: u8,
+    /// How long to wait for another run's migration lock, in seconds.
+    #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS")]
+    pub lock_timeout: u64,
     /// Only warnings and errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "log_detail")]
     pub quiet: bool,
@@ -86,6 +91,8 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Set the version table to revisions without running them.
     Stamp(stamp::StampArgs),
+    /// Clear the failed state of a revision that failed part-way.
+    Resolve(resolve::ResolveArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -103,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show(args) => show::run(args, &global),
         Command::Merge(args) => merge::run(args, &global),
         Command::Stamp(args) => block_on(stamp::run(args, &global)),
+        Command::Resolve(args) => block_on(resolve::run(args, &global)),
     }
 }
 
@@ -150,6 +158,31 @@ async fn connect(project: &Project, global: &Global) -> anyhow::Result<Box<dyn C
     let url = database_url(project, global)?;
     tracing::debug!("connecting to {}", db::redact_url(&url));
     Ok(db::connect(&url).await?)
+}
+
+/// Takes the run-wide migration lock, so that concurrent runners apply each
+/// revision exactly once; the lock is named after the version table.
+async fn lock(project: &Project, global: &Global) -> anyhow::Result<Box<dyn db::RunLock>> {
+    let url = database_url(project, global)?;
+    let name = format!("aludel-{}", project.config.version_table);
+    let timeout = Duration::from_secs(global.lock_timeout);
+    let started = std::time::Instant::now();
+    let lock = db::lock(&url, &name, timeout).await?;
+    if started.elapsed() > Duration::from_millis(100) {
+        tracing::info!(
+            "waited {:.1} s for another run's migration lock",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(lock)
+}
+
+/// Releases the lock; a failure to release is only logged, since closing the
+/// connection or the process releases it anyway.
+async fn release(lock: Box<dyn db::RunLock>) {
+    if let Err(e) = lock.release().await {
+        tracing::warn!("releasing the migration lock failed: {e}");
+    }
 }
 
 fn runtime(project: &Project) -> anyhow::Result<Runtime> {

@@ -22,9 +22,13 @@ pub struct StampArgs {
 pub async fn run(args: StampArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
     let runtime = super::runtime(&project)?;
+    // Connect first: a URL that cannot connect is the clearer error.
     let conn = super::connect(&project, global).await?;
+    let lock = super::lock(&project, global).await?;
     let mut migrator = Migrator::new(&project, &runtime, conn)?;
-    let heads = migrator.stamp(&args.revisions, args.purge).await?;
+    let result = migrator.stamp(&args.revisions, args.purge).await;
+    super::release(lock).await;
+    let heads = result?;
     if heads.is_empty() {
         eprintln!("stamped: the database is at base");
     } else {

@@ -10,14 +10,29 @@ pub struct UpgradeArgs {
     /// head, +N, a revision id or a unique prefix of one.
     #[arg(default_value = "head", allow_hyphen_values = true)]
     pub target: String,
+    /// Run for real inside one transaction and roll it back at the end,
+    /// printing what happened. Refused where DDL is not transactional.
+    #[arg(long, conflicts_with = "sql")]
+    pub dry_run: bool,
+    /// Print the SQL instead of running it (offline mode). The target is
+    /// `FROM:TO`; an upgrade may leave out `FROM:` to start at base.
+    #[arg(long)]
+    pub sql: bool,
 }
 
 pub async fn run(args: UpgradeArgs, global: &Global) -> anyhow::Result<()> {
+    if args.sql {
+        return super::offline::run(&args.target, aludel::graph::Direction::Upgrade, global).await;
+    }
     let project = super::open_project(global)?;
     let runtime = super::runtime(&project)?;
+    // Connect first: a URL that cannot connect is the clearer error.
     let conn = super::connect(&project, global).await?;
-    let mut migrator = Migrator::new(&project, &runtime, conn)?;
-    let applied = migrator.upgrade(&args.target).await?;
-    super::downgrade::report(&applied, "applied");
+    let lock = super::lock(&project, global).await?;
+    let mut migrator = Migrator::new(&project, &runtime, conn)?.dry_run(args.dry_run);
+    let result = migrator.upgrade(&args.target).await;
+    super::release(lock).await;
+    let applied = result?;
+    super::downgrade::report(&applied, "applied", args.dry_run);
     Ok(())
 }

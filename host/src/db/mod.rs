@@ -5,6 +5,10 @@
 //! The types here are the host's own, not the generated WIT types, so the
 //! brokering logic can be exercised without any WebAssembly.
 
+pub mod failed;
+mod mysql;
+pub mod offline;
+mod postgres;
 mod sqlite;
 
 use std::fmt;
@@ -215,10 +219,26 @@ pub trait Connection: Send {
 pub async fn connect(url: &str) -> Result<Box<dyn Connection>, ConnectError> {
     if url.starts_with("sqlite:") {
         Ok(Box::new(sqlite::SqliteBackend::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(postgres::PostgresBackend::connect(url).await?))
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        Ok(Box::new(mysql::MysqlBackend::connect(url).await?))
     } else {
         Err(ConnectError::UnsupportedScheme {
             url: redact_url(url),
         })
+    }
+}
+
+/// The dialect a database URL speaks, from its scheme alone: offline mode
+/// needs it without connecting.
+pub fn dialect_of_url(url: &str) -> Option<Dialect> {
+    let scheme = url.split(':').next()?;
+    match scheme {
+        "sqlite" => Some(Dialect::Sqlite),
+        "postgres" | "postgresql" => Some(Dialect::Postgresql),
+        "mysql" | "mariadb" => Some(Dialect::Mysql),
+        _ => None,
     }
 }
 
@@ -227,6 +247,10 @@ pub async fn connect(url: &str) -> Result<Box<dyn Connection>, ConnectError> {
 pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<Box<dyn RunLock>, LockError> {
     if url.starts_with("sqlite:") {
         Ok(Box::new(sqlite::lock(url, name, timeout).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(postgres::lock(url, name, timeout).await?))
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        Ok(Box::new(mysql::lock(url, name, timeout).await?))
     } else {
         Err(ConnectError::UnsupportedScheme {
             url: redact_url(url),

@@ -23,7 +23,43 @@ pub struct Config {
     /// cannot bind an identifier as a parameter, so the database layer has to
     /// put it in the statement text.
     pub version_table: String,
+    /// `[database] transaction`: how revisions are grouped into transactions.
+    pub transaction: TransactionMode,
     pub runtime: RuntimeConfig,
+}
+
+/// How a run groups revisions into transactions (`[database] transaction`
+/// in aludel.toml, `transaction` in a revision.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransactionMode {
+    /// Each revision commits with its version-table change (the default).
+    #[default]
+    Revision,
+    /// The whole run is one transaction: all revisions or none.
+    Run,
+    /// No transaction: for statements that cannot run in one, such as
+    /// PostgreSQL's `CREATE INDEX CONCURRENTLY`. A revision that fails
+    /// part-way is recorded as failed and must be resolved.
+    None,
+}
+
+impl TransactionMode {
+    pub fn parse(text: &str) -> Option<TransactionMode> {
+        match text {
+            "revision" => Some(TransactionMode::Revision),
+            "run" => Some(TransactionMode::Run),
+            "none" => Some(TransactionMode::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionMode::Revision => "revision",
+            TransactionMode::Run => "run",
+            TransactionMode::None => "none",
+        }
+    }
 }
 
 /// `[runtime]`: the limits of each revision's sandbox.
@@ -44,6 +80,7 @@ impl Default for Config {
         Config {
             database_url: Some("sqlite://aludel.db".to_string()),
             version_table: DEFAULT_VERSION_TABLE.to_string(),
+            transaction: TransactionMode::default(),
             runtime: RuntimeConfig::default(),
         }
     }
@@ -104,6 +141,23 @@ impl Config {
             }
         };
 
+        let transaction = match database.transaction {
+            None => TransactionMode::default(),
+            Some(v) => {
+                let text =
+                    doc.string(&v, "database.transaction", "`transaction = \"revision\"`")?;
+                TransactionMode::parse(&text).ok_or_else(|| {
+                    doc.invalid(
+                        Some(&v),
+                        "database.transaction",
+                        format!(
+                            "`database.transaction` = {text:?} is not a mode: use \"revision\" (one transaction per revision, the default), \"run\" (one for the whole run) or \"none\""
+                        ),
+                    )
+                })?
+            }
+        };
+
         let runtime = raw.runtime.unwrap_or_default();
         let memory_limit_mib = match runtime.memory_limit_mib {
             None => defaults.memory_limit_mib,
@@ -124,6 +178,7 @@ impl Config {
         Ok(Config {
             database_url,
             version_table,
+            transaction,
             runtime: RuntimeConfig {
                 memory_limit_mib,
                 timeout_seconds,
@@ -187,6 +242,7 @@ fn is_table_name(name: &str) -> bool {
 const CONFIG_KEYS: &[&str] = &[
     "[database] url",
     "[database] version_table",
+    "[database] transaction",
     "[runtime] memory_limit_mib",
     "[runtime] timeout_seconds",
     "[runtime] cache_dir",
@@ -206,6 +262,7 @@ struct RawConfig {
 struct RawDatabase {
     url: Option<Spanned<toml::Value>>,
     version_table: Option<Spanned<toml::Value>>,
+    transaction: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]

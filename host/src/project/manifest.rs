@@ -28,6 +28,9 @@ pub struct Revision {
     pub runner: Runner,
     /// The `[args]` table as a JSON object, `{}` when absent.
     pub args: serde_json::Value,
+    /// `transaction = "none" | "revision" | "run"`: overrides
+    /// `[database] transaction` for this revision.
+    pub transaction: Option<super::TransactionMode>,
     /// The revision directory, absolute.
     pub dir: PathBuf,
     /// The directory's name under `versions/`.
@@ -335,6 +338,22 @@ pub fn parse_manifest(
         },
     };
 
+    let transaction = raw
+        .transaction
+        .map(|v| {
+            let text = doc.string(&v, "transaction", "`transaction = \"none\"`")?;
+            super::TransactionMode::parse(&text).ok_or_else(|| {
+                doc.invalid(
+                    Some(&v),
+                    "transaction",
+                    format!(
+                        "`transaction` = {text:?} is not a mode: use \"none\" for statements that cannot run in a transaction, or \"revision\" or \"run\""
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+
     Ok(Revision {
         id,
         parents,
@@ -344,6 +363,7 @@ pub fn parse_manifest(
         created,
         runner,
         args,
+        transaction,
         dir,
         dir_name,
     })
@@ -533,6 +553,7 @@ const MANIFEST_KEYS: &[&str] = &[
     "plugin",
     "component",
     "source",
+    "transaction",
     "[args]",
 ];
 
@@ -550,6 +571,7 @@ struct RawManifest {
     plugin: Option<Spanned<toml::Value>>,
     component: Option<Spanned<toml::Value>>,
     source: Option<Spanned<toml::Value>>,
+    transaction: Option<Spanned<toml::Value>>,
     args: Option<Spanned<toml::Value>>,
 }
 

@@ -18,7 +18,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 pub use cargo_build::Built;
-pub use config::{Config, RuntimeConfig, resolve_sqlite_url};
+pub use config::{Config, RuntimeConfig, TransactionMode, resolve_sqlite_url};
 pub use manifest::{Revision, Runner};
 pub use template::{NewRevision, new_revision_id, sdk_dependency, slugify};
 

@@ -19,6 +19,10 @@ use crate::db::{self, Connection, DbError};
 const MAX_MANY_ROWS: usize = 1_000_000;
 /// The most cursors a revision may hold open at once.
 const MAX_OPEN_CURSORS: usize = 64;
+/// How many of a revision's successful writes are remembered, and how much
+/// of each, for the report of a revision that fails part-way.
+const MAX_REMEMBERED_WRITES: usize = 200;
+const MAX_REMEMBERED_SQL: usize = 2_000;
 
 /// A guest's cursor, as kept in the store's resource table.
 pub struct CursorHandle(db::Cursor);
@@ -47,6 +51,9 @@ pub struct HostState {
     pub(super) failed: Option<FailedStatement>,
     pub(super) stats: Stats,
     pub(super) open_cursors: HashSet<u32>,
+    /// Statements that changed something and succeeded, in order (capped).
+    pub(super) writes: Vec<String>,
+    pub(super) writes_untold: usize,
 }
 
 impl WasiView for HostState {
@@ -148,6 +155,28 @@ impl HostState {
         result
     }
 
+    fn remember_write(&mut self, sql: &str) {
+        if self.writes.len() >= MAX_REMEMBERED_WRITES {
+            self.writes_untold += 1;
+            return;
+        }
+        let sql = sql.trim();
+        let mut end = sql.len().min(MAX_REMEMBERED_SQL);
+        while !sql.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.writes.push(sql[..end].to_string());
+    }
+
+    /// The writes that succeeded, for a failure report.
+    pub(super) fn take_writes(&mut self) -> Vec<String> {
+        let mut writes = std::mem::take(&mut self.writes);
+        if self.writes_untold > 0 {
+            writes.push(format!("… and {} more", self.writes_untold));
+        }
+        writes
+    }
+
     async fn execute_impl(
         &mut self,
         sql: String,
@@ -158,6 +187,7 @@ impl HostState {
         let result = self.conn.execute(&sql, to_db(params)).await;
         let n = self.record(&sql, result)?;
         self.stats.rows += n;
+        self.remember_write(&sql);
         Ok(n)
     }
 
@@ -195,6 +225,7 @@ impl HostState {
         let result = self.conn.execute_many(&sql, rows).await;
         let n = self.record(&sql, result)?;
         self.stats.rows += n;
+        self.remember_write(&sql);
         Ok(n)
     }
 
@@ -202,7 +233,13 @@ impl HostState {
         self.check_may_run()?;
         tracing::trace!(revision = %self.revision, "execute-script: {sql}");
         let result = self.conn.execute_script(&sql).await;
+        if result.is_err() {
+            // The database ran the script's statements one by one; those
+            // before the failing one may stand where DDL is not transactional.
+            self.remember_write(&format!("(possibly in part) {sql}"));
+        }
         self.stats.rows += self.record(&sql, result)?;
+        self.remember_write(&sql);
         Ok(())
     }
 

@@ -284,14 +284,16 @@ impl Runtime {
     }
 
     /// Runs a revision's `upgrade` or `downgrade` against `conn`, which the
-    /// caller has put inside a transaction. The connection always comes back,
-    /// so the caller can commit or roll back.
+    /// caller has usually put inside a transaction. The connection always
+    /// comes back, so the caller can commit or roll back, and so do the
+    /// writes that succeeded, for the report of a revision that fails
+    /// part-way where a rollback cannot undo them.
     pub async fn run(
         &self,
         prepared: &Prepared,
         job: &Job<'_>,
         conn: Box<dyn Connection>,
-    ) -> (Box<dyn Connection>, Result<Stats, RunError>) {
+    ) -> (Box<dyn Connection>, Vec<String>, Result<Stats, RunError>) {
         let revision = job.revision.to_string();
         let stdout = sandbox::GuestOutput::new(&revision, "stdout", false);
         let stderr = sandbox::GuestOutput::new(&revision, "stderr", true);
@@ -302,7 +304,7 @@ impl Runtime {
                     revision,
                     detail: format!("{e:#}"),
                 };
-                return (conn, Err(err));
+                return (conn, Vec::new(), Err(err));
             }
         };
         let state = HostState {
@@ -314,6 +316,8 @@ impl Runtime {
             failed: None,
             stats: Stats::default(),
             open_cursors: Default::default(),
+            writes: Vec::new(),
+            writes_untold: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -373,7 +377,8 @@ impl Runtime {
         if result.is_ok() {
             data.close_leftover_cursors().await;
         }
-        (data.conn, result)
+        let writes = data.take_writes();
+        (data.conn, writes, result)
     }
 
     fn classify_trap(

@@ -1,0 +1,158 @@
+//! Revisions that failed part-way and left changes a rollback could not
+//! undo: a revision run outside a transaction (`transaction = "none"`), or
+//! one on MySQL, which commits DDL implicitly. Each is kept in a table beside
+//! the version table (`<version_table>_failed`) until an operator resolves
+//! it; until then every upgrade and downgrade refuses to run, so a failed
+//! revision is never silently skipped.
+//!
+//! Written with the portable statements of the [`Connection`] trait, so
+//! every backend has it without code of its own.
+
+use super::{Connection, DbError, Dialect};
+
+/// One unresolved failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedRevision {
+    pub revision: String,
+    /// `upgrade` or `downgrade`.
+    pub direction: String,
+    /// RFC 3339, UTC.
+    pub failed_at: String,
+    pub error: String,
+    /// The statements that succeeded before the failure, in order.
+    pub statements: Vec<String>,
+}
+
+/// The name of the table of failures for a version table.
+pub fn table_for(version_table: &str) -> String {
+    format!("{version_table}_failed")
+}
+
+fn quote(dialect: Dialect, name: &str) -> String {
+    name.split('.')
+        .map(|part| match dialect {
+            Dialect::Mysql => format!("`{}`", part.replace('`', "``")),
+            _ => format!("\"{}\"", part.replace('"', "\"\"")),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|i| match dialect {
+            Dialect::Postgresql => format!("${i}"),
+            _ => "?".to_string(),
+        })
+        .collect()
+}
+
+/// Whether an error says the table does not exist (it is created on the
+/// first failure, so most databases never have it).
+fn is_missing_table(e: &DbError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some("42P01") | Some("42S02") | Some("1146")
+    ) || e.message.contains("no such table")
+        || e.message.contains("doesn't exist")
+}
+
+/// The unresolved failures; none when the table does not exist. Reads only.
+pub async fn list(
+    conn: &mut dyn Connection,
+    version_table: &str,
+) -> Result<Vec<FailedRevision>, DbError> {
+    let dialect = conn.dialect();
+    let sql = format!(
+        "SELECT revision, direction, failed_at, error, statements FROM {} ORDER BY failed_at",
+        quote(dialect, &table_for(version_table))
+    );
+    let rows = match conn.query(&sql, Vec::new()).await {
+        Ok(rows) => rows,
+        Err(e) if is_missing_table(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(rows
+        .rows
+        .into_iter()
+        .map(|row| {
+            let text = |i: usize| match row.get(i) {
+                Some(super::Value::Text(s)) => s.clone(),
+                Some(other) => format!("{other:?}"),
+                None => String::new(),
+            };
+            FailedRevision {
+                revision: text(0),
+                direction: text(1),
+                failed_at: text(2),
+                error: text(3),
+                statements: serde_json::from_str(&text(4)).unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+/// Records a failure, replacing an earlier one of the same revision. Runs
+/// outside any transaction: it must survive the rollback of the revision.
+pub async fn record(
+    conn: &mut dyn Connection,
+    version_table: &str,
+    failure: &FailedRevision,
+) -> Result<(), DbError> {
+    let dialect = conn.dialect();
+    let table = quote(dialect, &table_for(version_table));
+    conn.execute_script(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\
+         revision VARCHAR(32) NOT NULL PRIMARY KEY, \
+         direction VARCHAR(16) NOT NULL, \
+         failed_at VARCHAR(40) NOT NULL, \
+         error TEXT NOT NULL, \
+         statements TEXT NOT NULL)"
+    ))
+    .await?;
+    let p = placeholders(dialect, 5);
+    conn.execute(
+        &format!("DELETE FROM {table} WHERE revision = {}", p[0]),
+        vec![super::Value::Text(failure.revision.clone())],
+    )
+    .await?;
+    let statements = serde_json::to_string(&failure.statements).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        &format!(
+            "INSERT INTO {table} (revision, direction, failed_at, error, statements) \
+             VALUES ({}, {}, {}, {}, {})",
+            p[0], p[1], p[2], p[3], p[4]
+        ),
+        vec![
+            super::Value::Text(failure.revision.clone()),
+            super::Value::Text(failure.direction.clone()),
+            super::Value::Text(failure.failed_at.clone()),
+            super::Value::Text(failure.error.clone()),
+            super::Value::Text(statements),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Forgets the failure of `revision`; false when there was none.
+pub async fn clear(
+    conn: &mut dyn Connection,
+    version_table: &str,
+    revision: &str,
+) -> Result<bool, DbError> {
+    let dialect = conn.dialect();
+    let sql = format!(
+        "DELETE FROM {} WHERE revision = {}",
+        quote(dialect, &table_for(version_table)),
+        placeholders(dialect, 1)[0]
+    );
+    match conn
+        .execute(&sql, vec![super::Value::Text(revision.to_string())])
+        .await
+    {
+        Ok(n) => Ok(n > 0),
+        Err(e) if is_missing_table(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

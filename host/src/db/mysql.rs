@@ -1,0 +1,924 @@
+//! MySQL and MariaDB through sqlx's native driver.
+//!
+//! The session is set up as sqlx does by default (`time_zone = '+00:00'`,
+//! `NAMES utf8mb4`, `NO_ENGINE_SUBSTITUTION` added to the server's
+//! `sql_mode`) except for `PIPES_AS_CONCAT`, which aludel leaves off: `||`
+//! keeps the meaning it has in the `mysql`/`mariadb` client, so a revision's
+//! SQL means the same online and in `--sql` output.
+//!
+//! DDL is not transactional here: MySQL commits the open transaction before
+//! and after most DDL statements. After a guest statement that may have done
+//! so, the backend asks the server (`@@in_transaction`, MariaDB) and opens a
+//! new transaction, so the DML that follows stays atomic with the
+//! version-table update; what ran before the DDL cannot be rolled back.
+//!
+//! Statements run as prepared statements (the binary protocol), which also
+//! refuses several statements in one `execute`; `execute-script` uses the
+//! text protocol, in which the server itself splits the statements
+//! (sqlx negotiates `CLIENT_MULTI_STATEMENTS`).
+//!
+//! Cursors: MySQL cannot run a statement on a connection while another
+//! statement's result is still being streamed, so a cursor materialises its
+//! result into a temporary table with an auto-increment key and pages through
+//! it by that key, as the SQLite backend does with rowid. `CREATE TEMPORARY
+//! TABLE` and `DROP TEMPORARY TABLE` do not commit the open transaction.
+//!
+//! The value mapping is documented in docs/runtime.md, "Values on MySQL and
+//! MariaDB".
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sqlx::mysql::types::MySqlTime;
+use sqlx::mysql::{
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
+    MySqlTypeInfo,
+};
+use sqlx::types::BigDecimal;
+use sqlx::types::time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use sqlx::{
+    Arguments, AssertSqlSafe, Column, ConnectOptions, Connection as _, Decode, Executor, Row,
+    SqlSafeStr, Statement, Type, TypeInfo, ValueRef,
+};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use super::{
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
+    RunLock, Value,
+};
+
+/// The key column a cursor's temporary table is paged by.
+const POSITION_COLUMN: &str = "__aludel_pos";
+
+/// Parses a `mysql://` or `mariadb://` URL into sqlx's options.
+fn options(url: &str) -> Result<MySqlConnectOptions, ConnectError> {
+    let mapped = match url.strip_prefix("mariadb://") {
+        Some(rest) => format!("mysql://{rest}"),
+        None => url.to_string(),
+    };
+    MySqlConnectOptions::from_str(&mapped)
+        .map(|o| o.pipes_as_concat(false))
+        .map_err(|source| ConnectError::Failed {
+            url: super::redact_url(url),
+            source,
+        })
+}
+
+async fn open(url: &str) -> Result<MySqlConnection, ConnectError> {
+    options(url)?
+        .connect()
+        .await
+        .map_err(|source| ConnectError::Failed {
+            url: super::redact_url(url),
+            source,
+        })
+}
+
+/// A database error with MySQL's error number as its code (`1146`); the
+/// SQLSTATE, often the generic `HY000`, is added to the message.
+fn db_err(err: sqlx::Error) -> DbError {
+    if let sqlx::Error::Database(db) = &err
+        && let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>()
+    {
+        let message = match my.code() {
+            Some(state) => format!(
+                "{} (MySQL error {}, SQLSTATE {state})",
+                my.message(),
+                my.number()
+            ),
+            None => format!("{} (MySQL error {})", my.message(), my.number()),
+        };
+        return DbError {
+            message,
+            code: Some(my.number().to_string()),
+        };
+    }
+    DbError::from(err)
+}
+
+/// Quotes an identifier with backticks.
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+pub struct MysqlBackend {
+    conn: MySqlConnection,
+    next_cursor: u64,
+    /// See [`super::sqlite::SqliteBackend`]: the version table is known to exist.
+    version_table_known: Option<String>,
+    /// Between `begin` and `commit`/`rollback`.
+    in_transaction: bool,
+    /// Whether the server has `@@in_transaction` (MariaDB does, MySQL does
+    /// not); unknown until first asked.
+    can_ask_transaction: Option<bool>,
+}
+
+impl MysqlBackend {
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        Ok(MysqlBackend {
+            conn: open(url).await?,
+            next_cursor: 0,
+            version_table_known: None,
+            in_transaction: false,
+            can_ask_transaction: None,
+        })
+    }
+
+    async fn run(&mut self, sql: &str) -> Result<u64, DbError> {
+        let done = sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs multi-statement text; the server splits it. A failure says how
+    /// many statements ran before it: after DDL they cannot be undone.
+    async fn script(&mut self, sql: &str) -> Result<u64, DbError> {
+        use futures::TryStreamExt;
+        let mut done = 0u64;
+        let mut rows = 0u64;
+        let mut results = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut self.conn);
+        loop {
+            match results.try_next().await {
+                Ok(Some(sqlx::Either::Left(result))) => {
+                    done += 1;
+                    rows += result.rows_affected();
+                }
+                Ok(Some(sqlx::Either::Right(_row))) => {}
+                Ok(None) => return Ok(rows),
+                Err(e) => {
+                    let mut e = db_err(e);
+                    if done > 0 {
+                        e.message = format!(
+                            "{} (statement {} of the script; the {done} before it ran)",
+                            e.message,
+                            done + 1
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// After a statement that may have committed implicitly (DDL), opens a
+    /// new transaction if the server says none is open any more.
+    async fn reopen_after(&mut self, sql: &str) -> Result<(), DbError> {
+        if !self.in_transaction
+            || !may_commit_implicitly(sql)
+            || self.can_ask_transaction == Some(false)
+        {
+            return Ok(());
+        }
+        let open: Result<Option<i64>, _> =
+            sqlx::query_scalar("SELECT CAST(@@in_transaction AS SIGNED)")
+                .fetch_one(&mut self.conn)
+                .await;
+        match open {
+            Ok(Some(0)) => {
+                tracing::debug!(
+                    "a statement committed the transaction implicitly (MySQL DDL); opening a new one"
+                );
+                self.can_ask_transaction = Some(true);
+                self.run("BEGIN").await?;
+            }
+            Ok(_) => self.can_ask_transaction = Some(true),
+            Err(e) => {
+                tracing::debug!("the server cannot tell whether a transaction is open: {e}");
+                self.can_ask_transaction = Some(false);
+            }
+        }
+        Ok(())
+    }
+
+    async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(table)
+        .fetch_optional(&mut self.conn)
+        .await
+        .map_err(db_err)?;
+        Ok(exists.is_some())
+    }
+}
+
+/// Whether a statement can end the open transaction: anything but plain
+/// DML and queries may (DDL, `LOCK TABLES`, `CALL`, ...).
+fn may_commit_implicitly(sql: &str) -> bool {
+    let first = first_keyword(sql);
+    !matches!(
+        first.as_str(),
+        "SELECT"
+            | "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "REPLACE"
+            | "WITH"
+            | "VALUES"
+            | "TABLE"
+            | "SET"
+            | "DO"
+    )
+}
+
+/// The first word of a statement, upper-cased, skipping whitespace,
+/// parentheses and comments.
+fn first_keyword(sql: &str) -> String {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(r) = rest.strip_prefix("--").or_else(|| rest.strip_prefix('#')) {
+            rest = r.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    rest.chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// A statement handed to `CREATE TEMPORARY TABLE … AS` must not end in a
+/// semicolon.
+fn trim_statement(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
+}
+
+fn param_err(position: usize, kind: &str, text: &str, expected: &str) -> DbError {
+    DbError::new(format!(
+        "parameter {position}: {text:?} is not a valid {kind} value; expected {expected}"
+    ))
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    Date::parse(s, format_description!("[year]-[month]-[day]")).ok()
+}
+
+fn parse_time(s: &str) -> Option<Time> {
+    Time::parse(
+        s,
+        format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
+    )
+    .ok()
+}
+
+fn parse_timestamp(s: &str) -> Option<PrimitiveDateTime> {
+    PrimitiveDateTime::parse(
+        s,
+        format_description!(
+            "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
+        ),
+    )
+    .ok()
+}
+
+/// A plain decimal number: optional sign, digits, optional fraction, no exponent.
+fn is_plain_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    (!int.is_empty() || !frac.is_empty())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
+    let mut args = MySqlArguments::default();
+    for (i, value) in params.into_iter().enumerate() {
+        let position = i + 1;
+        let bound = match value {
+            Value::Null => args.add(Option::<String>::None),
+            Value::Boolean(b) => args.add(b),
+            Value::Integer(n) => args.add(n),
+            Value::Float(f) => args.add(f),
+            Value::Text(s) => args.add(s),
+            Value::Blob(b) => args.add(b),
+            Value::Date(s) => {
+                let d =
+                    parse_date(&s).ok_or_else(|| param_err(position, "date", &s, "YYYY-MM-DD"))?;
+                args.add(d)
+            }
+            Value::Time(s) => {
+                let t = parse_time(&s)
+                    .ok_or_else(|| param_err(position, "time", &s, "HH:MM:SS[.ffffff]"))?;
+                args.add(t)
+            }
+            Value::Timestamp(s) => {
+                let ts = parse_timestamp(&s).ok_or_else(|| {
+                    param_err(position, "timestamp", &s, "YYYY-MM-DDTHH:MM:SS[.ffffff]")
+                })?;
+                args.add(ts)
+            }
+            Value::Timestamptz(s) => {
+                // MySQL has no type with a zone: the instant is bound in UTC,
+                // which is also the session's time zone, so DATETIME stores
+                // UTC and TIMESTAMP converts nothing.
+                let ts = OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
+                    param_err(
+                        position,
+                        "timestamptz",
+                        &s,
+                        "RFC 3339 with an offset, YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM",
+                    )
+                })?;
+                let utc = ts.to_offset(UtcOffset::UTC);
+                args.add(PrimitiveDateTime::new(utc.date(), utc.time()))
+            }
+            Value::Decimal(s) => {
+                let d = is_plain_decimal(&s)
+                    .then(|| BigDecimal::from_str(&s).ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        param_err(position, "decimal", &s, "a plain number like -123.4500")
+                    })?;
+                args.add(d)
+            }
+            Value::Json(s) => {
+                if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&s) {
+                    return Err(DbError::new(format!(
+                        "parameter {position}: not a valid JSON document: {e}"
+                    )));
+                }
+                // Sent as utf8mb4 text, which a JSON column (MySQL) or its
+                // LONGTEXT with a JSON_VALID check (MariaDB) accepts.
+                args.add(s)
+            }
+            Value::Uuid(s) => {
+                let u = sqlx::types::Uuid::try_parse(&s).map_err(|_| {
+                    param_err(
+                        position,
+                        "uuid",
+                        &s,
+                        "the hyphenated form 67e55044-10b1-426f-9247-bb680e5fe0c8",
+                    )
+                })?;
+                // No uuid type in MySQL: the hyphenated lower-case text, for CHAR(36).
+                args.add(u.hyphenated().to_string())
+            }
+        };
+        bound.map_err(|e| DbError::new(format!("cannot bind parameter {position}: {e}")))?;
+    }
+    Ok(args)
+}
+
+/// `.ffffff` with trailing zeros dropped, or nothing for whole seconds.
+fn fraction(micros: u32) -> String {
+    if micros == 0 {
+        return String::new();
+    }
+    let digits = format!("{micros:06}");
+    format!(".{}", digits.trim_end_matches('0'))
+}
+
+fn fmt_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn fmt_time(t: Time) -> String {
+    format!(
+        "{:02}:{:02}:{:02}{}",
+        t.hour(),
+        t.minute(),
+        t.second(),
+        fraction(t.microsecond())
+    )
+}
+
+fn fmt_datetime(ts: PrimitiveDateTime) -> String {
+    format!("{}T{}", fmt_date(ts.date()), fmt_time(ts.time()))
+}
+
+fn unmapped(column: &str, type_name: &str, conversion: &str) -> DbError {
+    DbError::new(format!(
+        "column `{column}` has the MySQL type {type_name}, which aludel does not map to a value; \
+         convert it in the query, e.g. {conversion}"
+    ))
+}
+
+fn decode_value(row: &MySqlRow, i: usize) -> Result<Value, DbError> {
+    let raw = row.try_get_raw(i).map_err(db_err)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let column = row.columns()[i].name().to_string();
+    let info: MySqlTypeInfo = raw.type_info().into_owned();
+    let type_name = info.name().to_string();
+    let bad = |e: sqlx::error::BoxDynError| {
+        DbError::new(format!(
+            "cannot read column `{column}` ({type_name}): {e}; cast it in the query, e.g. CAST({column} AS CHAR)"
+        ))
+    };
+    let value = match type_name.as_str() {
+        // TINYINT(1), which is what BOOLEAN is in MySQL and MariaDB.
+        "BOOLEAN" => match <i64 as Decode<MySql>>::decode(raw).map_err(bad)? {
+            0 => Value::Boolean(false),
+            1 => Value::Boolean(true),
+            n => {
+                return Err(DbError::new(format!(
+                    "column `{column}` is TINYINT(1), read as boolean, but holds {n}; \
+                     cast it in the query to read the number, e.g. CAST({column} AS SIGNED)"
+                )));
+            }
+        },
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
+            Value::Integer(<i64 as Decode<MySql>>::decode(raw).map_err(bad)?)
+        }
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
+        | "BIGINT UNSIGNED" | "YEAR" => {
+            let n = <u64 as Decode<MySql>>::decode(raw).map_err(bad)?;
+            Value::Integer(i64::try_from(n).map_err(|_| {
+                DbError::new(format!(
+                    "column `{column}` holds {n}, above the largest integer a value can carry \
+                     ({}); cast it in the query, e.g. CAST({column} AS CHAR)",
+                    i64::MAX
+                ))
+            })?)
+        }
+        "FLOAT" => Value::Float(f64::from(<f32 as Decode<MySql>>::decode(raw).map_err(bad)?)),
+        "DOUBLE" => Value::Float(<f64 as Decode<MySql>>::decode(raw).map_err(bad)?),
+        // Sent as text by the server in both protocols: exact.
+        "DECIMAL" => Value::Decimal(
+            <&str as Decode<MySql>>::decode(raw)
+                .map_err(bad)?
+                .to_string(),
+        ),
+        "DATE" => Value::Date(fmt_date(<Date as Decode<MySql>>::decode(raw).map_err(bad)?)),
+        "TIME" => {
+            let t = <MySqlTime as Decode<MySql>>::decode(raw).map_err(bad)?;
+            let t = Time::try_from(t).map_err(|_| {
+                DbError::new(format!(
+                    "column `{column}` holds the duration {t}, not a time of day; \
+                     cast it in the query, e.g. CAST({column} AS CHAR)"
+                ))
+            })?;
+            Value::Time(fmt_time(t))
+        }
+        "DATETIME" => Value::Timestamp(fmt_datetime(
+            <PrimitiveDateTime as Decode<MySql>>::decode(raw).map_err(bad)?,
+        )),
+        // TIMESTAMP is an instant, shown in the session's zone, which is UTC.
+        "TIMESTAMP" => Value::Timestamptz(format!(
+            "{}Z",
+            fmt_datetime(<PrimitiveDateTime as Decode<MySql>>::decode(raw).map_err(bad)?)
+        )),
+        // MySQL's JSON; MariaDB's JSON is LONGTEXT and arrives as text.
+        "JSON" => Value::Json(
+            <&str as Decode<MySql>>::decode(raw)
+                .map_err(bad)?
+                .to_string(),
+        ),
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET"
+        | "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+            // The binary flag is also set for `_bin` collations of text:
+            // only the `binary` collation means bytes.
+            if <String as Type<MySql>>::compatible(&info) || type_name == "SET" {
+                Value::Text(<String as Decode<MySql>>::decode(raw).map_err(bad)?)
+            } else {
+                Value::Blob(<Vec<u8> as Decode<MySql>>::decode(raw).map_err(bad)?)
+            }
+        }
+        "BIT" => {
+            return Err(unmapped(
+                &column,
+                &type_name,
+                &format!("CAST({column} AS UNSIGNED)"),
+            ));
+        }
+        "GEOMETRY" => {
+            return Err(unmapped(
+                &column,
+                &type_name,
+                &format!("ST_AsText({column})"),
+            ));
+        }
+        other => return Err(unmapped(&column, other, &format!("CAST({column} AS CHAR)"))),
+    };
+    Ok(value)
+}
+
+fn decode_row(row: &MySqlRow, skip: usize) -> Result<Vec<Value>, DbError> {
+    (skip..row.len()).map(|i| decode_value(row, i)).collect()
+}
+
+#[async_trait]
+impl Connection for MysqlBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+
+    async fn begin(&mut self) -> Result<(), DbError> {
+        self.run("BEGIN").await?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        self.in_transaction = false;
+        self.run("COMMIT").await.map(|_| ())
+    }
+
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        self.in_transaction = false;
+        self.version_table_known = None;
+        // ROLLBACK without a transaction (after an implicit commit) is a no-op.
+        self.run("ROLLBACK").await.map(|_| ())
+    }
+
+    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        if self.version_table_known.as_deref() != Some(table) {
+            if !self.table_exists(table).await? {
+                return Ok(Vec::new());
+            }
+            self.version_table_known = Some(table.to_string());
+        }
+        let sql = format!(
+            "SELECT version_num FROM {} ORDER BY version_num",
+            quote_ident(table)
+        );
+        sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
+        if self.version_table_known.as_deref() == Some(table) {
+            return Ok(());
+        }
+        // CREATE TABLE commits implicitly even when the table exists: ask first.
+        if !self.table_exists(table).await? {
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} (version_num VARCHAR(32) NOT NULL, \
+                 PRIMARY KEY (version_num))",
+                quote_ident(table)
+            );
+            self.run(&sql).await?;
+            self.reopen_after(&sql).await?;
+        }
+        self.version_table_known = Some(table.to_string());
+        Ok(())
+    }
+
+    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {} (version_num) VALUES (?)",
+            quote_ident(table)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
+        let sql = format!("DELETE FROM {} WHERE version_num = ?", quote_ident(table));
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        expect_one_row(done.rows_affected(), table, id)
+    }
+
+    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET version_num = ? WHERE version_num = ?",
+            quote_ident(table)
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(to)
+            .bind(from)
+            .execute(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        expect_one_row(done.rows_affected(), table, from)
+    }
+
+    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError> {
+        self.run(&format!("DELETE FROM {}", quote_ident(table)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
+        let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+            .execute(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        self.reopen_after(sql).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError> {
+        let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        let columns = match rows.first() {
+            Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
+            // An empty result still has columns: the prepared statement knows them.
+            None => {
+                let statement = (&mut self.conn)
+                    .prepare(AssertSqlSafe(sql).into_sql_str())
+                    .await
+                    .map_err(db_err)?;
+                statement
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect()
+            }
+        };
+        let rows = rows
+            .iter()
+            .map(|r| decode_row(r, 0))
+            .collect::<Result<_, _>>()?;
+        self.reopen_after(sql).await?;
+        Ok(RowSet { columns, rows })
+    }
+
+    async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
+        let mut total = 0;
+        for params in rows {
+            let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                .execute(&mut self.conn)
+                .await
+                .map_err(db_err)?;
+            total += done.rows_affected();
+        }
+        self.reopen_after(sql).await?;
+        Ok(total)
+    }
+
+    async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
+        let result = self.script(sql).await;
+        // Even a failed script may have run DDL before the failing statement.
+        self.reopen_after(sql).await?;
+        result
+    }
+
+    async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
+        self.next_cursor += 1;
+        let name = format!("_aludel_cursor_{}", self.next_cursor);
+        // The declared key comes first; the query's columns follow it, and
+        // rows are numbered in the order the query returns them.
+        let create = format!(
+            "CREATE TEMPORARY TABLE {} ({POSITION_COLUMN} BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) AS {}",
+            quote_ident(&name),
+            trim_statement(sql)
+        );
+        sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
+            .execute(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        let describe = format!("SELECT * FROM {}", quote_ident(&name));
+        let statement = (&mut self.conn)
+            .prepare(AssertSqlSafe(describe).into_sql_str())
+            .await
+            .map_err(db_err)?;
+        let columns = statement
+            .columns()
+            .iter()
+            .skip(1)
+            .map(|c| c.name().to_string())
+            .collect();
+        Ok(Cursor {
+            name,
+            columns,
+            position: 0,
+            exhausted: false,
+        })
+    }
+
+    async fn cursor_next(
+        &mut self,
+        cursor: &mut Cursor,
+        max: u32,
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        if cursor.exhausted {
+            return Ok(Vec::new());
+        }
+        let limit = max.clamp(1, MAX_CURSOR_BATCH);
+        let sql = format!(
+            "SELECT * FROM {} WHERE {POSITION_COLUMN} > ? ORDER BY {POSITION_COLUMN} LIMIT ?",
+            quote_ident(&cursor.name)
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(cursor.position)
+            .bind(i64::from(limit))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        if let Some(last) = rows.last() {
+            cursor.position = last.try_get::<i64, _>(0).map_err(db_err)?;
+        }
+        if rows.len() < limit as usize {
+            cursor.exhausted = true;
+        }
+        rows.iter().map(|r| decode_row(r, 1)).collect()
+    }
+
+    async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
+        // With TEMPORARY, DROP does not commit the open transaction.
+        self.run(&format!(
+            "DROP TEMPORARY TABLE IF EXISTS {}",
+            quote_ident(&cursor.name)
+        ))
+        .await
+        .map(|_| ())
+    }
+}
+
+fn expect_one_row(rows: u64, table: &str, id: &str) -> Result<(), DbError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(DbError::new(format!(
+            "expected revision {id} in {table}, found {rows} rows: \
+             another runner changed the version table during this run"
+        )))
+    }
+}
+
+/// The run lock: `GET_LOCK` held by a dedicated connection, released with
+/// `RELEASE_LOCK` (and by the server if that connection dies).
+pub struct MysqlLock {
+    conn: MySqlConnection,
+    name: String,
+}
+
+#[async_trait]
+impl RunLock for MysqlLock {
+    async fn release(self: Box<Self>) -> Result<(), DbError> {
+        let MysqlLock { mut conn, name } = *self;
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&name)
+            .execute(&mut conn)
+            .await
+            .map_err(db_err);
+        // Closing the connection releases it too, whatever happened above.
+        let closed = conn.close().await.map_err(db_err);
+        released?;
+        closed
+    }
+}
+
+/// The longest name `GET_LOCK` accepts.
+const MAX_LOCK_NAME: usize = 64;
+
+/// `GET_LOCK` names are global to the server: the database's name is part of
+/// the lock's, so projects in two databases do not exclude each other. A
+/// name that would be too long keeps a readable prefix and ends in a hash of
+/// the whole.
+fn lock_name(name: &str, database: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let full = format!("{name}@{database}");
+    if full.len() <= MAX_LOCK_NAME {
+        return full;
+    }
+    let digest = hex::encode(Sha256::digest(full.as_bytes()));
+    let hash = &digest[..16];
+    let mut prefix_len = MAX_LOCK_NAME - hash.len() - 1;
+    while !full.is_char_boundary(prefix_len) {
+        prefix_len -= 1;
+    }
+    format!("{}~{hash}", &full[..prefix_len])
+}
+
+pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<MysqlLock, LockError> {
+    let mut conn = open(url).await?;
+    let target = super::redact_url(url);
+    let failed = |source: DbError| LockError::Failed {
+        target: target.clone(),
+        source,
+    };
+    let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| failed(db_err(e)))?;
+    let name = lock_name(name, database.as_deref().unwrap_or(""));
+    let started = Instant::now();
+    // 1 taken, 0 timed out, NULL an error (such as being killed).
+    let got: Option<i64> = sqlx::query_scalar("SELECT CAST(GET_LOCK(?, ?) AS SIGNED)")
+        .bind(&name)
+        .bind(timeout.as_secs_f64())
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| failed(db_err(e)))?;
+    match got {
+        Some(1) => Ok(MysqlLock { conn, name }),
+        Some(_) => {
+            let holder = holder(&mut conn, &name).await;
+            let _ = conn.close().await;
+            Err(LockError::Timeout {
+                target: format!("{target} (lock {name:?})"),
+                waited: started.elapsed(),
+                holder,
+            })
+        }
+        None => Err(failed(DbError::new(format!(
+            "GET_LOCK({name:?}) returned NULL: the server could not take the lock"
+        )))),
+    }
+}
+
+/// user, host, db and time of a process-list row.
+type ProcessRow = (Option<String>, Option<String>, Option<String>, Option<i64>);
+
+/// Who holds the lock, from the process list: `connection 12 (root@host:port,
+/// database app, for 3 s)`. None when the server will not say.
+async fn holder(conn: &mut MySqlConnection, name: &str) -> Option<String> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+        .ok()?;
+    let id = id?;
+    let row: Option<ProcessRow> = sqlx::query_as(
+        "SELECT CAST(user AS CHAR), CAST(host AS CHAR), CAST(db AS CHAR), \
+             CAST(time AS SIGNED) FROM information_schema.processlist WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .ok()?;
+    Some(match row {
+        Some((user, host, db, time)) => format!(
+            "connection {id} ({}@{}, database {}, for {} s)",
+            user.unwrap_or_default(),
+            host.unwrap_or_default(),
+            db.unwrap_or_else(|| "none".into()),
+            time.unwrap_or(0)
+        ),
+        None => format!("connection {id}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_name_fits_in_64_characters_and_stays_distinct() {
+        assert_eq!(
+            lock_name("aludel-aludel_version", "app"),
+            "aludel-aludel_version@app"
+        );
+        let long_db = "d".repeat(64);
+        let a = lock_name("aludel-aludel_version", &long_db);
+        let b = lock_name("aludel-aludel_version", &format!("{long_db}x"));
+        assert!(a.len() <= MAX_LOCK_NAME && b.len() <= MAX_LOCK_NAME);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn only_dml_and_queries_are_known_not_to_commit() {
+        assert!(!may_commit_implicitly("  select 1"));
+        assert!(!may_commit_implicitly("/* c */ INSERT INTO t VALUES (1)"));
+        assert!(!may_commit_implicitly("-- c\n(SELECT 1)"));
+        assert!(may_commit_implicitly("ALTER TABLE t ADD c INT"));
+        assert!(may_commit_implicitly("create table t (x int)"));
+    }
+
+    #[test]
+    fn decimal_parameters_must_be_plain_numbers() {
+        assert!(is_plain_decimal("-123.4500"));
+        assert!(is_plain_decimal("42"));
+        assert!(is_plain_decimal(".5"));
+        assert!(!is_plain_decimal("1e5"));
+        assert!(!is_plain_decimal("-"));
+        assert!(!is_plain_decimal("1.2.3"));
+    }
+
+    #[test]
+    fn temporal_parameters_parse_their_documented_forms() {
+        assert!(parse_date("2024-02-29").is_some());
+        assert!(parse_date("2024-02-30").is_none());
+        assert_eq!(fmt_time(parse_time("12:34:56.5").unwrap()), "12:34:56.5");
+        assert_eq!(fmt_time(parse_time("00:00:01").unwrap()), "00:00:01");
+        assert_eq!(
+            fmt_datetime(parse_timestamp("2024-01-02T03:04:05.000123").unwrap()),
+            "2024-01-02T03:04:05.000123"
+        );
+        assert!(parse_timestamp("2024-01-02 03:04:05").is_some());
+    }
+
+    #[test]
+    fn mariadb_urls_are_read_as_mysql_urls() {
+        let o = options("mariadb://root@127.0.0.1:3306/test").unwrap();
+        assert_eq!(o.get_database(), Some("test"));
+    }
+}

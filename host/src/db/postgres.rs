@@ -1,0 +1,938 @@
+//! PostgreSQL through sqlx's native driver.
+//!
+//! Transactions are plain `BEGIN`/`COMMIT`/`ROLLBACK`, and DDL is
+//! transactional. PostgreSQL aborts a transaction after any failed statement
+//! and then answers `COMMIT` with a silent rollback, so the backend remembers
+//! the first statement that failed inside a transaction and refuses to report
+//! such a commit as done.
+//!
+//! Statements are prepared unnamed, afresh for each execution, with the
+//! parameter types the values carry (an untyped NULL lets the server infer
+//! its type). sqlx would otherwise cache the statement by its text alone: the
+//! next execution with other value types would bind bytes of the wrong type,
+//! and a cached `SELECT *` fails once DDL changed the table ("cached plan
+//! must not change result type"), which is what migrations do. Only
+//! `execute-many`, where one text runs row after row with no DDL between,
+//! keeps its statement prepared for the length of the call.
+//!
+//! Cursors are real server-side cursors (`DECLARE … NO SCROLL CURSOR`),
+//! read with `FETCH FORWARD n`: the rows stream, and PostgreSQL's cursors
+//! see the rows of the moment they were declared while the revision writes.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{
+    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgTypeKind,
+    PgValueFormat, PgValueRef,
+};
+use sqlx::types::BigDecimal;
+use sqlx::types::Uuid;
+use sqlx::types::time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use sqlx::{
+    Arguments, AssertSqlSafe, Column, ConnectOptions, Connection as _, Decode, Encode, Executor,
+    Postgres, Row, SqlSafeStr, Statement, Type, TypeInfo, ValueRef,
+};
+
+use super::{
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
+    RunLock, Value, quote_ident,
+};
+
+/// `application_name` of aludel's sessions, so `pg_stat_activity` (and a
+/// runner waiting for the lock) can tell who they are.
+const APPLICATION_NAME: &str = "aludel";
+
+pub struct PostgresBackend {
+    conn: PgConnection,
+    next_cursor: u64,
+    /// Between `begin` and `commit`/`rollback`.
+    in_transaction: bool,
+    /// The first statement that failed in the current transaction: the
+    /// server has aborted it, and `COMMIT` would silently roll back.
+    aborted: Option<DbError>,
+    /// The version table is known to exist (see the SQLite backend).
+    version_table_known: Option<String>,
+}
+
+async fn open(url: &str, application_name: &str) -> Result<PgConnection, ConnectError> {
+    let failed = |source| ConnectError::Failed {
+        url: super::redact_url(url),
+        source,
+    };
+    let options = PgConnectOptions::from_str(url)
+        .map_err(failed)?
+        .application_name(application_name);
+    options.connect().await.map_err(failed)
+}
+
+impl PostgresBackend {
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        Ok(PostgresBackend {
+            conn: open(url, APPLICATION_NAME).await?,
+            next_cursor: 0,
+            in_transaction: false,
+            aborted: None,
+            version_table_known: None,
+        })
+    }
+
+    /// Turns a driver error into a `DbError`, remembering that the server
+    /// aborted the transaction.
+    fn note<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, DbError> {
+        result.map_err(|e| {
+            let e = DbError::from(e);
+            if self.in_transaction && self.aborted.is_none() {
+                self.aborted = Some(e.clone());
+            }
+            e
+        })
+    }
+
+    /// Runs SQL text through the simple query protocol; returns rows changed.
+    async fn script(&mut self, sql: &str) -> Result<u64, DbError> {
+        let result = sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await;
+        Ok(self.note(result)?.rows_affected())
+    }
+
+    async fn run(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
+        let args = arguments(params)?;
+        let result = sqlx::query_with(AssertSqlSafe(sql), args)
+            .persistent(false)
+            .execute(&mut self.conn)
+            .await;
+        Ok(self.note(result)?.rows_affected())
+    }
+
+    async fn fetch(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<PgRow>, DbError> {
+        let args = arguments(params)?;
+        let result = sqlx::query_with(AssertSqlSafe(sql), args)
+            .persistent(false)
+            .fetch_all(&mut self.conn)
+            .await;
+        self.note(result)
+    }
+
+    /// Prepares `sql` (kept in sqlx's statement cache until
+    /// [`forget_statements`](Self::forget_statements)) and returns the
+    /// parameter types the server settled on, and the column names.
+    async fn prepare(
+        &mut self,
+        sql: &str,
+        types: &[PgTypeInfo],
+    ) -> Result<(Vec<PgTypeInfo>, Vec<String>), DbError> {
+        let result = (&mut self.conn)
+            .prepare_with(AssertSqlSafe(sql).into_sql_str(), types)
+            .await;
+        let statement = self.note(result)?;
+        let params = match statement.parameters() {
+            Some(sqlx::Either::Left(types)) => types.to_vec(),
+            _ => Vec::new(),
+        };
+        let columns = statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        Ok((params, columns))
+    }
+
+    /// Closes every statement sqlx keeps prepared, so no later execution of
+    /// the same text meets a statement prepared for other types or an older
+    /// shape of a table.
+    async fn forget_statements(&mut self) {
+        if let Err(e) = self.conn.clear_cached_statements().await {
+            tracing::debug!("closing prepared statements failed: {e}");
+        }
+    }
+
+    async fn column_names(&mut self, sql: &str, params: &[Value]) -> Result<Vec<String>, DbError> {
+        let types = params.iter().map(declared_type).collect::<Vec<_>>();
+        let described = self.prepare(sql, &types).await;
+        self.forget_statements().await;
+        Ok(described?.1)
+    }
+}
+
+/// A NULL parameter of no declared type (OID 0): the server infers the
+/// type from where the placeholder stands, as it does for a literal NULL.
+struct UntypedNull;
+
+impl Type<Postgres> for UntypedNull {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(Oid(0))
+    }
+}
+
+impl Encode<'_, Postgres> for UntypedNull {
+    fn encode_by_ref(&self, _buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        Ok(IsNull::Yes)
+    }
+}
+
+/// `json`'s OID, fixed in PostgreSQL's catalog.
+const JSON_OID: Oid = Oid(114);
+const JSONB_OID: Oid = Oid(3802);
+
+/// A JSON document bound as `json`, its text sent as it is: a `json`
+/// column keeps it to the byte, and PostgreSQL casts `json` to `jsonb` on
+/// assignment. (Bound as `jsonb`, a `json` column would get the text
+/// normalised.) The server checks that it is JSON.
+struct JsonText(String);
+
+impl Type<Postgres> for JsonText {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSON_OID)
+    }
+}
+
+impl Encode<'_, Postgres> for JsonText {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+const DATE_FORM: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+const TIME_FORM: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]");
+const TIMESTAMP_FORM: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+);
+
+fn malformed(position: usize, kind: &str, text: &str, form: &str) -> DbError {
+    DbError::new(format!(
+        "parameter ${position}: {text:?} is not a {kind}; expected {form}"
+    ))
+}
+
+/// A plain decimal number: digits with an optional sign and fraction, no
+/// exponent (the WIT contract's form).
+fn is_plain_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    !(int.is_empty() && frac.is_empty())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn arguments(params: Vec<Value>) -> Result<PgArguments, DbError> {
+    let mut args = PgArguments::default();
+    for (i, value) in params.into_iter().enumerate() {
+        let position = i + 1;
+        let bound = match value {
+            Value::Null => args.add(UntypedNull),
+            Value::Boolean(b) => args.add(b),
+            Value::Integer(n) => args.add(n),
+            Value::Float(f) => args.add(f),
+            Value::Text(s) => args.add(s),
+            Value::Blob(b) => args.add(b),
+            Value::Date(s) => {
+                let d = Date::parse(&s, DATE_FORM)
+                    .map_err(|_| malformed(position, "date", &s, "YYYY-MM-DD"))?;
+                args.add(d)
+            }
+            Value::Time(s) => {
+                let t = Time::parse(&s, TIME_FORM)
+                    .map_err(|_| malformed(position, "time", &s, "HH:MM:SS[.ffffff]"))?;
+                args.add(t)
+            }
+            Value::Timestamp(s) => {
+                let t = PrimitiveDateTime::parse(&s, TIMESTAMP_FORM).map_err(|_| {
+                    malformed(position, "timestamp", &s, "YYYY-MM-DDTHH:MM:SS[.ffffff]")
+                })?;
+                args.add(t)
+            }
+            Value::Timestamptz(s) => {
+                let t = OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                    malformed(
+                        position,
+                        "timestamptz",
+                        &s,
+                        "RFC 3339 with an offset, YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM or Z",
+                    )
+                })?;
+                args.add(t)
+            }
+            Value::Decimal(s) => {
+                let d = (is_plain_decimal(&s))
+                    .then(|| BigDecimal::from_str(&s).ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        malformed(
+                            position,
+                            "decimal",
+                            &s,
+                            "a plain decimal number such as -123.4500",
+                        )
+                    })?;
+                args.add(d)
+            }
+            Value::Json(s) => args.add(JsonText(s)),
+            Value::Uuid(s) => {
+                let u = Uuid::parse_str(&s).map_err(|_| {
+                    malformed(
+                        position,
+                        "uuid",
+                        &s,
+                        "the hyphenated form 67e55044-10b1-426f-9247-bb680e5fe0c8",
+                    )
+                })?;
+                args.add(u)
+            }
+        };
+        bound.map_err(|e| DbError::new(format!("cannot bind parameter ${position}: {e}")))?;
+    }
+    Ok(args)
+}
+
+/// The type a value is bound as (`None` for NULL, which fits any).
+fn declared_type(value: &Value) -> PgTypeInfo {
+    match value {
+        Value::Null => UntypedNull::type_info(),
+        Value::Boolean(_) => <bool as Type<Postgres>>::type_info(),
+        Value::Integer(_) => <i64 as Type<Postgres>>::type_info(),
+        Value::Float(_) => <f64 as Type<Postgres>>::type_info(),
+        Value::Text(_) => <String as Type<Postgres>>::type_info(),
+        Value::Blob(_) => <Vec<u8> as Type<Postgres>>::type_info(),
+        Value::Date(_) => <Date as Type<Postgres>>::type_info(),
+        Value::Time(_) => <Time as Type<Postgres>>::type_info(),
+        Value::Timestamp(_) => <PrimitiveDateTime as Type<Postgres>>::type_info(),
+        Value::Timestamptz(_) => <OffsetDateTime as Type<Postgres>>::type_info(),
+        Value::Decimal(_) => <BigDecimal as Type<Postgres>>::type_info(),
+        Value::Json(_) => JsonText::type_info(),
+        Value::Uuid(_) => <Uuid as Type<Postgres>>::type_info(),
+    }
+}
+
+/// Whether a row's values can be bound to a statement prepared with
+/// `prepared` parameter types: the bytes of each non-NULL value must be of
+/// the type the statement expects.
+fn fits(prepared: &[PgTypeInfo], row: &[Value]) -> bool {
+    prepared.len() == row.len()
+        && prepared.iter().zip(row).all(|(ty, value)| {
+            matches!(value, Value::Null) || declared_type(value).oid() == ty.oid()
+        })
+}
+
+fn decode_err(column: &str, e: BoxDynError) -> DbError {
+    DbError::new(format!("cannot read column {column:?}: {e}"))
+}
+
+/// The name aludel maps a column type by: a domain reads as its base type.
+fn base_type(ty: &PgTypeInfo) -> &PgTypeInfo {
+    match ty.kind() {
+        PgTypeKind::Domain(base) => base_type(base),
+        _ => ty,
+    }
+}
+
+fn decode_value(row: &PgRow, i: usize) -> Result<Value, DbError> {
+    let column = row.columns()[i].name();
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let ty = base_type(raw.type_info().as_ref()).clone();
+    let err = |e| decode_err(column, e);
+    macro_rules! decode {
+        ($t:ty) => {
+            <$t as Decode<Postgres>>::decode(raw).map_err(err)?
+        };
+    }
+    if let PgTypeKind::Enum(_) = ty.kind() {
+        return Ok(Value::Text(decode!(String)));
+    }
+    let value = match ty.name() {
+        "INT2" => Value::Integer(decode!(i16).into()),
+        "INT4" => Value::Integer(decode!(i32).into()),
+        "INT8" => Value::Integer(decode!(i64)),
+        "OID" => Value::Integer(decode!(Oid).0.into()),
+        "FLOAT4" => Value::Float(decode!(f32).into()),
+        "FLOAT8" => Value::Float(decode!(f64)),
+        "NUMERIC" => Value::Decimal(numeric_text(raw).map_err(err)?),
+        "TEXT" | "VARCHAR" | "CHAR" | "NAME" | "UNKNOWN" | "citext" | "CITEXT" => {
+            Value::Text(decode!(String))
+        }
+        "BYTEA" => Value::Blob(decode!(Vec<u8>)),
+        "BOOL" => Value::Boolean(decode!(bool)),
+        "DATE" => Value::Date(format_date(decode!(Date))),
+        "TIME" => Value::Time(format_time(decode!(Time))),
+        "TIMESTAMP" => Value::Timestamp(format_timestamp(decode!(PrimitiveDateTime))),
+        "TIMESTAMPTZ" => {
+            let t = decode!(OffsetDateTime).to_offset(UtcOffset::UTC);
+            Value::Timestamptz(format!(
+                "{}Z",
+                format_timestamp(PrimitiveDateTime::new(t.date(), t.time()))
+            ))
+        }
+        "UUID" => Value::Uuid(decode!(Uuid).hyphenated().to_string()),
+        "JSON" | "JSONB" => Value::Json(json_text(raw, ty.oid() == Some(JSONB_OID)).map_err(err)?),
+        other => {
+            return Err(DbError::new(format!(
+                "column {column:?} has type {} which aludel does not map to a value; \
+                 cast it in the query to a mapped type, e.g. `SELECT {column}::text`",
+                other.to_lowercase()
+            )));
+        }
+    };
+    Ok(value)
+}
+
+fn decode_row(row: &PgRow) -> Result<Vec<Value>, DbError> {
+    (0..row.len()).map(|i| decode_value(row, i)).collect()
+}
+
+fn column_names_of(row: &PgRow) -> Vec<String> {
+    row.columns().iter().map(|c| c.name().to_string()).collect()
+}
+
+fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// `HH:MM:SS`, with six fractional digits when the microseconds are not 0.
+fn format_time(t: Time) -> String {
+    let micros = t.microsecond();
+    let whole = format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second());
+    if micros == 0 {
+        whole
+    } else {
+        format!("{whole}.{micros:06}")
+    }
+}
+
+fn format_timestamp(t: PrimitiveDateTime) -> String {
+    format!("{}T{}", format_date(t.date()), format_time(t.time()))
+}
+
+/// The text of a `json` or `jsonb` value as the server gives it.
+fn json_text(raw: PgValueRef<'_>, jsonb: bool) -> Result<String, BoxDynError> {
+    let bytes = raw.as_bytes()?;
+    let bytes = match (raw.format(), jsonb) {
+        // jsonb's binary form is a version byte, then the text.
+        (PgValueFormat::Binary, true) => match bytes.split_first() {
+            Some((1, text)) => text,
+            _ => return Err("unknown jsonb binary version".into()),
+        },
+        _ => bytes,
+    };
+    Ok(std::str::from_utf8(bytes)?.to_string())
+}
+
+/// The exact text of a `numeric`, with as many fractional digits as its
+/// scale says (`1.50` stays `1.50`) and no exponent. sqlx's BigDecimal
+/// drops the scale, so the binary form is read here.
+fn numeric_text(raw: PgValueRef<'_>) -> Result<String, BoxDynError> {
+    if raw.format() == PgValueFormat::Text {
+        return Ok(raw.as_str()?.to_string());
+    }
+    let b = raw.as_bytes()?;
+    let word = |i: usize| -> Result<u16, BoxDynError> {
+        b.get(i * 2..i * 2 + 2)
+            .map(|w| u16::from_be_bytes([w[0], w[1]]))
+            .ok_or_else(|| "truncated numeric".into())
+    };
+    let ndigits = usize::from(word(0)?);
+    let weight = i64::from(word(1)? as i16);
+    let sign = word(2)?;
+    let dscale = usize::from(word(3)?);
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Err("NaN is not a decimal number; cast the column to text".into()),
+        0xD000 | 0xF000 => {
+            return Err("infinity is not a decimal number; cast the column to text".into());
+        }
+        _ => return Err("unknown numeric sign".into()),
+    }
+    let digits = (0..ndigits)
+        .map(|i| word(4 + i))
+        .collect::<Result<Vec<u16>, _>>()?;
+    // Base-10000 digit k stands for 10000^(weight - k).
+    let digit_at = |k: i64| -> u16 {
+        usize::try_from(k)
+            .ok()
+            .and_then(|k| digits.get(k).copied())
+            .unwrap_or(0)
+    };
+    let mut int = String::new();
+    for k in 0..=weight {
+        if int.is_empty() {
+            let d = digit_at(k);
+            if d != 0 {
+                int = d.to_string();
+            }
+        } else {
+            int.push_str(&format!("{:04}", digit_at(k)));
+        }
+    }
+    if int.is_empty() {
+        int.push('0');
+    }
+    let mut frac = String::new();
+    let mut k = weight + 1;
+    while frac.len() < dscale {
+        frac.push_str(&format!("{:04}", digit_at(k)));
+        k += 1;
+    }
+    frac.truncate(dscale);
+    let negative = sign == 0x4000;
+    let mut out = String::with_capacity(int.len() + frac.len() + 2);
+    if negative {
+        out.push('-');
+    }
+    out.push_str(&int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(&frac);
+    }
+    Ok(out)
+}
+
+/// The version table's name, quoted, and qualified when it names a schema
+/// (`meta.versions` → `"meta"."versions"`).
+fn qualified(table: &str) -> String {
+    table
+        .split('.')
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A statement handed to `DECLARE … FOR` must not end in a semicolon.
+fn trim_statement(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
+}
+
+fn expect_one_row(rows: u64, table: &str, id: &str) -> Result<(), DbError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(DbError::new(format!(
+            "expected revision {id} in {table}, found {rows} rows: \
+             another runner changed the version table during this run"
+        )))
+    }
+}
+
+#[async_trait]
+impl Connection for PostgresBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgresql
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    async fn begin(&mut self) -> Result<(), DbError> {
+        self.script("BEGIN").await?;
+        self.in_transaction = true;
+        self.aborted = None;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), DbError> {
+        if let Some(first) = self.aborted.take() {
+            // COMMIT would answer with a silent ROLLBACK: say so instead.
+            let _ = self.rollback().await;
+            return Err(DbError {
+                message: format!(
+                    "the transaction was aborted by a failed statement ({}) and has been \
+                     rolled back, not committed",
+                    first.message
+                ),
+                code: first.code,
+            });
+        }
+        let result = self.script("COMMIT").await;
+        // A failed COMMIT (a deferred constraint) ends the transaction too.
+        self.in_transaction = false;
+        if result.is_err() {
+            self.version_table_known = None;
+        }
+        result.map(|_| ())
+    }
+
+    async fn rollback(&mut self) -> Result<(), DbError> {
+        self.version_table_known = None;
+        self.in_transaction = false;
+        self.aborted = None;
+        // Outside a transaction PostgreSQL only warns: the state we want.
+        self.script("ROLLBACK").await.map(|_| ())
+    }
+
+    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        if self.version_table_known.as_deref() != Some(table) {
+            let rows = self
+                .fetch(
+                    "SELECT to_regclass($1) IS NOT NULL",
+                    vec![Value::Text(qualified(table))],
+                )
+                .await?;
+            let exists = match rows.first() {
+                Some(row) => {
+                    let r = row.try_get::<bool, _>(0);
+                    self.note(r)?
+                }
+                None => false,
+            };
+            if !exists {
+                return Ok(Vec::new());
+            }
+            self.version_table_known = Some(table.to_string());
+        }
+        let sql = format!(
+            "SELECT version_num::text FROM {} ORDER BY version_num",
+            qualified(table)
+        );
+        let rows = self.fetch(&sql, Vec::new()).await?;
+        rows.iter()
+            .map(|r| {
+                let v = r.try_get::<String, _>(0);
+                self.note(v)
+            })
+            .collect()
+    }
+
+    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
+        if self.version_table_known.as_deref() == Some(table) {
+            return Ok(());
+        }
+        let bare = table.rsplit('.').next().unwrap_or(table);
+        // The shape of Alembic's alembic_version, so the table reads the same.
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {t} (version_num VARCHAR(32) NOT NULL, \
+             CONSTRAINT {pk} PRIMARY KEY (version_num))",
+            t = qualified(table),
+            pk = quote_ident(&format!("{bare}_pkc")),
+        );
+        self.script(&sql).await?;
+        self.version_table_known = Some(table.to_string());
+        Ok(())
+    }
+
+    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
+        let sql = format!("INSERT INTO {} (version_num) VALUES ($1)", qualified(table));
+        self.run(&sql, vec![Value::Text(id.to_string())]).await?;
+        Ok(())
+    }
+
+    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
+        let sql = format!("DELETE FROM {} WHERE version_num = $1", qualified(table));
+        let n = self.run(&sql, vec![Value::Text(id.to_string())]).await?;
+        expect_one_row(n, table, id)
+    }
+
+    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET version_num = $1 WHERE version_num = $2",
+            qualified(table)
+        );
+        let n = self
+            .run(
+                &sql,
+                vec![Value::Text(to.to_string()), Value::Text(from.to_string())],
+            )
+            .await?;
+        expect_one_row(n, table, from)
+    }
+
+    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError> {
+        self.script(&format!("DELETE FROM {}", qualified(table)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
+        self.run(sql, params).await
+    }
+
+    async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError> {
+        let rows = self.fetch(sql, params.clone()).await?;
+        let columns = match rows.first() {
+            Some(row) => column_names_of(row),
+            // An empty result still has columns: the statement knows them.
+            None => self.column_names(sql, &params).await?,
+        };
+        let rows = rows.iter().map(decode_row).collect::<Result<_, _>>()?;
+        Ok(RowSet { columns, rows })
+    }
+
+    async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
+        // One statement, prepared for the first row's types and kept for the
+        // whole call: each row is then one round trip. A row whose values do
+        // not fit the prepared types gets the statement prepared again.
+        let mut prepared: Option<Vec<PgTypeInfo>> = None;
+        let mut total = 0;
+        let mut outcome = Ok(());
+        for params in rows {
+            if !prepared.as_deref().is_some_and(|p| fits(p, &params)) {
+                if prepared.is_some() {
+                    self.forget_statements().await;
+                }
+                let types = params.iter().map(declared_type).collect::<Vec<_>>();
+                match self.prepare(sql, &types).await {
+                    Ok((server_types, _)) => prepared = Some(server_types),
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            let args = match arguments(params) {
+                Ok(args) => args,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            let result = sqlx::query_with(AssertSqlSafe(sql), args)
+                .persistent(true)
+                .execute(&mut self.conn)
+                .await;
+            match self.note(result) {
+                Ok(done) => total += done.rows_affected(),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        if prepared.is_some() {
+            self.forget_statements().await;
+        }
+        outcome.map(|()| total)
+    }
+
+    async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
+        self.script(sql).await
+    }
+
+    async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
+        self.next_cursor += 1;
+        let name = format!("_aludel_cursor_{}", self.next_cursor);
+        // Outside a transaction (a revision run without one) a cursor must
+        // be WITH HOLD, which materialises its rows when declared.
+        let hold = if self.in_transaction {
+            ""
+        } else {
+            " WITH HOLD"
+        };
+        let declare = format!(
+            "DECLARE {} NO SCROLL CURSOR{hold} FOR {}",
+            quote_ident(&name),
+            trim_statement(sql)
+        );
+        self.run(&declare, params).await?;
+        // FETCH describes the cursor's columns, even when it has no rows.
+        let fetch = format!("FETCH FORWARD 1 FROM {}", quote_ident(&name));
+        let columns = self.column_names(&fetch, &[]).await?;
+        Ok(Cursor {
+            name,
+            columns,
+            position: 0,
+            exhausted: false,
+        })
+    }
+
+    async fn cursor_next(
+        &mut self,
+        cursor: &mut Cursor,
+        max: u32,
+    ) -> Result<Vec<Vec<Value>>, DbError> {
+        if cursor.exhausted {
+            return Ok(Vec::new());
+        }
+        let limit = max.clamp(1, MAX_CURSOR_BATCH);
+        let sql = format!("FETCH FORWARD {limit} FROM {}", quote_ident(&cursor.name));
+        let rows = self.fetch(&sql, Vec::new()).await?;
+        cursor.position += rows.len() as i64;
+        if rows.len() < limit as usize {
+            cursor.exhausted = true;
+        }
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
+        if self.aborted.is_some() {
+            // The transaction is aborted; its rollback closes the cursor.
+            return Ok(());
+        }
+        self.script(&format!("CLOSE {}", quote_ident(&cursor.name)))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The run lock on PostgreSQL: a session-level advisory lock, held on a
+/// connection of its own so that a revision running outside a transaction
+/// cannot deadlock against it, and released by the server if the process
+/// dies.
+pub struct AdvisoryLock {
+    conn: PgConnection,
+    key: i64,
+}
+
+#[async_trait]
+impl RunLock for AdvisoryLock {
+    async fn release(mut self: Box<Self>) -> Result<(), DbError> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key)
+            .execute(&mut self.conn)
+            .await?;
+        self.conn.close().await?;
+        Ok(())
+    }
+}
+
+const LOCK_POLL: Duration = Duration::from_millis(50);
+
+/// The advisory-lock key of a lock name: the first 8 bytes of its SHA-256,
+/// the same in every process and every aludel version.
+fn lock_key(name: &str) -> i64 {
+    let digest = Sha256::digest(format!("aludel:{name}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<AdvisoryLock, LockError> {
+    let target = super::redact_url(url);
+    let failed = |e: sqlx::Error| LockError::Failed {
+        target: target.clone(),
+        source: DbError::from(e),
+    };
+    let mut conn = open(url, &format!("{APPLICATION_NAME} (run lock)")).await?;
+    let key = lock_key(name);
+    let started = Instant::now();
+    loop {
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(failed)?;
+        if taken {
+            return Ok(AdvisoryLock { conn, key });
+        }
+        if started.elapsed() >= timeout {
+            let holder = lock_holder(&mut conn, key).await;
+            let _ = conn.close().await;
+            return Err(LockError::Timeout {
+                target,
+                waited: started.elapsed(),
+                holder,
+            });
+        }
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+}
+
+/// pid, user, application, client address, connection time.
+type HolderRow = (
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Who holds the advisory lock `key`, from pg_locks and pg_stat_activity.
+/// A bigint key shows in pg_locks as classid (high half), objid (low half)
+/// and objsubid 1.
+async fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<String> {
+    let high = i64::from((key >> 32) as u32);
+    let low = i64::from(key as u32);
+    let row: Option<HolderRow> = sqlx::query_as(
+        "SELECT a.pid, a.usename::text, a.application_name, a.client_addr::text, \
+                    to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted \
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.objsubid = 1 \
+             LIMIT 1",
+    )
+    .bind(high)
+    .bind(low)
+    .fetch_optional(conn)
+    .await
+    .ok()?;
+    let (pid, user, application, addr, since) = row?;
+    let mut out = format!("PostgreSQL backend pid {pid}");
+    if let Some(user) = user {
+        out.push_str(&format!(", user {user}"));
+    }
+    if let Some(app) = application.filter(|a| !a.is_empty()) {
+        out.push_str(&format!(", application {app:?}"));
+    }
+    out.push_str(&format!(
+        ", from {}",
+        addr.unwrap_or_else(|| "a local socket".into())
+    ));
+    if let Some(since) = since {
+        out.push_str(&format!(", connected since {since}"));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_decimals_are_told_from_other_text() {
+        for ok in [
+            "0",
+            "-123.4500",
+            "+1",
+            ".5",
+            "5.",
+            "12345678901234567890.000000000001",
+        ] {
+            assert!(is_plain_decimal(ok), "{ok}");
+        }
+        for bad in ["", "-", ".", "1e5", "1.2.3", "abc", " 1", "NaN"] {
+            assert!(!is_plain_decimal(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_schema_qualified_version_table_is_quoted_part_by_part() {
+        assert_eq!(qualified("aludel_version"), "\"aludel_version\"");
+        assert_eq!(qualified("meta.versions"), "\"meta\".\"versions\"");
+    }
+
+    #[test]
+    fn lock_keys_are_stable() {
+        assert_eq!(lock_key("aludel"), lock_key("aludel"));
+        assert_ne!(lock_key("aludel"), lock_key("other"));
+    }
+
+    #[test]
+    fn times_print_microseconds_only_when_there_are_some() {
+        let t = Time::from_hms_micro(13, 45, 30, 123_456).unwrap();
+        assert_eq!(format_time(t), "13:45:30.123456");
+        let t = Time::from_hms(23, 59, 59).unwrap();
+        assert_eq!(format_time(t), "23:59:59");
+        let t = Time::from_hms_micro(0, 0, 0, 50).unwrap();
+        assert_eq!(format_time(t), "00:00:00.000050");
+    }
+
+    #[test]
+    fn a_malformed_date_names_the_parameter_and_the_form() {
+        let Err(err) = arguments(vec![Value::Integer(1), Value::Date("29/02/2024".into())]) else {
+            panic!("a malformed date was bound");
+        };
+        assert!(err.message.contains("parameter $2"), "{}", err.message);
+        assert!(err.message.contains("YYYY-MM-DD"), "{}", err.message);
+    }
+}
