@@ -34,3 +34,14 @@ fn a_dry_run_keeps_nothing_on_sqlite() {
 fn the_lock_timeout_on_sqlite_names_the_process_holding_it() {
     guarantees::the_lock_timeout_names_the_holder(Backend::Sqlite);
 }
+
+#[test]
+fn every_value_type_round_trips_through_a_guest_on_sqlite() {
+    let p = crate::support::TestProject::new();
+    p.types_revision("types0000001", None, "roundtrip");
+    p.ok(&["upgrade", "head"]);
+    // SQLite stores the tagged types as their text (docs/runtime.md).
+    assert_eq!(p.query("SELECT count(*) FROM typed_values"), vec![vec!["5"]]);
+    p.ok(&["downgrade", "base"]);
+    assert!(!p.has_table("typed_values"));
+}
