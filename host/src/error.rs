@@ -71,6 +71,41 @@ pub enum Error {
         expected: Vec<String>,
         found: Vec<String>,
     },
+    /// Applied revisions whose directories changed since they ran.
+    #[error("{}", changed_message(.0))]
+    Changed(Vec<crate::audit::Mismatch>),
+    #[error(
+        "revision {0} is not applied according to the audit log: only an applied revision's \
+         change can be accepted"
+    )]
+    NotApplied(String),
+    #[error(
+        "no stored artifact of a revision `{0}` in the audit log: a revision's files are stored \
+         when it is applied (or stamped) by this version of aludel"
+    )]
+    NotStored(String),
+    #[error("`{prefix}` matches several stored revisions: {}; give more of the id", candidates.join(", "))]
+    AmbiguousStored {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "the stored artifact {hash} of revision {revision} is unreadable: {detail}; \
+         restore the revision's directory in versions/"
+    )]
+    BadArtifact {
+        revision: String,
+        hash: String,
+        detail: String,
+    },
+    #[error(
+        "cannot unpack the stored artifact of revision {revision} into a temporary directory: {source}"
+    )]
+    Unpack {
+        revision: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the WebAssembly runtime: {0}")]
     Runtime(String),
     #[error("internal error (please report it): {0}")]
@@ -105,6 +140,14 @@ fn step_note(revision: &str, applied: &[String], rolled_back: &[String], partial
         ));
     }
     note
+}
+
+fn changed_message(mismatches: &[crate::audit::Mismatch]) -> String {
+    mismatches
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn unresolved_message(failures: &[FailedRevision]) -> String {

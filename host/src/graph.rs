@@ -327,6 +327,10 @@ pub enum GraphError {
         upper: String,
     },
     #[error(
+        "the version table lists both `{upper}` and `{lower}`, but `{upper}` needs `{lower}`, so no upgrade can start from it (Alembic refuses it too); set the table right with `aludel stamp --purge <the revisions the database is at>`"
+    )]
+    OverlappingCurrent { lower: String, upper: String },
+    #[error(
         "`{spec}` cannot be stamped: stamp takes no relative identifier but `-N` and `<label>@-N`; name the revision to stamp instead (`aludel history` lists them)"
     )]
     StampRelative { spec: String },
@@ -672,6 +676,17 @@ impl Graph {
     /// heads gives an empty plan, as in Alembic.
     pub fn upgrade_plan(&self, current: &[String], target: &str) -> Result<Vec<Step>, GraphError> {
         let cur = self.current_indices(current)?;
+        // As Alembic: a version table with one row below another (a
+        // dependency can leave one so) is no place to upgrade from.
+        for &upper in &cur {
+            let below = self.closure(&[upper], &self.alembic_down);
+            if let Some(&lower) = cur.iter().find(|&&c| c != upper && below.contains(&c)) {
+                return Err(GraphError::OverlappingCurrent {
+                    lower: self.nodes[lower].id.clone(),
+                    upper: self.nodes[upper].id.clone(),
+                });
+            }
+        }
         let targets = self.resolve_target(target, &cur, Mode::Upgrade)?.revs;
         // As Alembic (`_get_ancestor_nodes(..., check=True)`): several
         // targets (`<label>@heads`) must not need one another.
@@ -3665,5 +3680,30 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("swap"));
+    }
+}
+
+#[cfg(test)]
+mod overlap_tests {
+    use super::*;
+
+    fn node(id: &str, parents: &[&str]) -> Node {
+        Node {
+            id: id.to_string(),
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+            ..Node::default()
+        }
+    }
+
+    #[test]
+    fn an_upgrade_from_a_version_table_with_one_row_below_another_is_refused() {
+        let graph = Graph::new(vec![node("aaaa01", &[]), node("bbbb02", &["aaaa01"])]).unwrap();
+        let current = vec!["aaaa01".to_string(), "bbbb02".to_string()];
+        let err = graph.upgrade_plan(&current, "base").unwrap_err();
+        assert!(
+            matches!(err, GraphError::OverlappingCurrent { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("stamp --purge"), "{err}");
     }
 }

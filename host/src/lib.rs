@@ -6,6 +6,7 @@
 //! [`migrate`] (walking a plan) ↔ [`runtime`] (wasmtime, the sandbox) and
 //! [`db`] (one backend per database).
 
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod graph;

@@ -11,12 +11,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audit::{self, Mismatch};
 use crate::db::failed::{self, FailedRevision};
+use crate::db::history::{self, HistoryEntry};
 use crate::db::offline::Script;
 use crate::db::{Connection, DbError};
 use crate::error::Error;
 use crate::graph::{Direction, Graph, Node, Step, VersionChange};
 use crate::plugins;
+use crate::project::checksum;
 use crate::project::{Project, Revision, Runner, TransactionMode};
 use crate::runtime::{Job, Prepared, Runtime, Stats};
 
@@ -31,9 +34,11 @@ pub struct Applied {
 
 /// The graph of a project's revisions.
 pub fn graph_of(project: &Project) -> Result<Graph, Error> {
-    let nodes = project
-        .revisions
-        .iter()
+    graph_of_revisions(project.revisions.iter())
+}
+
+fn graph_of_revisions<'r>(revisions: impl Iterator<Item = &'r Revision>) -> Result<Graph, Error> {
+    let nodes = revisions
         .map(|r| Node {
             id: r.id.clone(),
             parents: r.parents.clone(),
@@ -54,6 +59,25 @@ pub struct Migrator<'a> {
     dry_run: bool,
     /// Offline mode: the connection is a recorder and this is its script.
     offline: Option<Script>,
+    /// Applied revisions whose directory is gone, rebuilt from their stored
+    /// artifacts, with the temporary directories they were unpacked into
+    /// (removed when the migrator is dropped).
+    stored: Vec<Revision>,
+    unpacked: Vec<tempfile::TempDir>,
+    /// Who runs this: the database user, the OS user, the host; asked once.
+    who: Option<Who>,
+    /// Plugins stored in the artifact table during this run: one plugin
+    /// serves many revisions and is stored (and looked up) once.
+    plugins_stored: std::collections::HashSet<String>,
+    /// The audit tables are known to exist (committed).
+    audit_ready: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Who {
+    db_user: Option<String>,
+    os_user: Option<String>,
+    host: Option<String>,
 }
 
 impl<'a> Migrator<'a> {
@@ -69,6 +93,11 @@ impl<'a> Migrator<'a> {
             conn: Some(conn),
             dry_run: false,
             offline: None,
+            stored: Vec::new(),
+            unpacked: Vec::new(),
+            who: None,
+            plugins_stored: Default::default(),
+            audit_ready: false,
         })
     }
 
@@ -115,6 +144,7 @@ impl<'a> Migrator<'a> {
 
     /// Applies every revision up to `target`.
     pub async fn upgrade(&mut self, target: &str) -> Result<Vec<Applied>, Error> {
+        self.check_history().await?;
         let current = self.current().await?;
         let plan = self.graph.upgrade_plan(&current, target)?;
         self.run_plan(current, plan).await
@@ -122,6 +152,7 @@ impl<'a> Migrator<'a> {
 
     /// Reverts every revision above `target`.
     pub async fn downgrade(&mut self, target: &str) -> Result<Vec<Applied>, Error> {
+        self.check_history().await?;
         let current = self.current().await?;
         let plan = self.graph.downgrade_plan(&current, target)?;
         self.run_plan(current, plan).await
@@ -133,6 +164,8 @@ impl<'a> Migrator<'a> {
     /// first, even of ids this project does not know.
     pub async fn stamp(&mut self, targets: &[String], purge: bool) -> Result<Vec<String>, Error> {
         let table = self.table().to_string();
+        // Before the transaction: creating a table commits on MySQL.
+        self.ensure_audit_tables().await?;
         self.conn()
             .begin()
             .await
@@ -176,9 +209,22 @@ impl<'a> Migrator<'a> {
         let plan = self.graph.stamp_plan(&heads, targets, false)?;
         for step in &plan {
             tracing::info!("stamping {} ({})", step.revision, step.direction);
+            let started = now_rfc3339();
             self.change_version_table(table, &step.change)
                 .await
                 .map_err(|e| Error::database("updating the version table", e))?;
+            // Only the record of a revision this project knows: a purge may
+            // stamp over ids from elsewhere, which have nothing to record.
+            if let Ok(revision) = self.revision(&step.revision) {
+                let mut entry = self
+                    .entry(&revision, step.direction, history::STAMPED, &started)
+                    .await;
+                // The directory as it is now: what the stamp declares applied.
+                if step.direction == Direction::Upgrade {
+                    self.store_revision(&revision, &mut entry).await?;
+                }
+                self.write_history(&entry).await?;
+            }
             step.apply(&mut heads);
         }
         if plan.is_empty() {
@@ -204,7 +250,7 @@ impl<'a> Migrator<'a> {
         let mut prepared = Vec::with_capacity(plan.len());
         for step in &plan {
             let revision = self.revision(&step.revision)?;
-            prepared.push(self.prepare(revision)?);
+            prepared.push(self.prepare(&revision)?);
         }
         let modes: Vec<TransactionMode> = plan
             .iter()
@@ -222,6 +268,11 @@ impl<'a> Migrator<'a> {
                 .ensure_version_table(&table)
                 .await
                 .map_err(|e| Error::database("creating the version table", e))?;
+        }
+        if !plan.is_empty() && !self.dry_run && self.offline.is_none() {
+            // Outside any transaction, for the same reason; a dry run
+            // creates them inside its own, so that it keeps nothing.
+            self.ensure_audit_tables().await?;
         }
         let mut applied: Vec<Applied> = Vec::with_capacity(plan.len());
         let mut i = 0;
@@ -245,11 +296,27 @@ impl<'a> Migrator<'a> {
             let mut group_heads = heads.clone();
             let mut group_done = Vec::new();
             let mut failure = None;
-            if in_transaction && let Err(e) = self.check_heads(&heads).await {
+            // The plan was made from heads read moments ago under the run
+            // lock; checking them again in the first transaction catches a
+            // runner that holds no lock (a library user, an older aludel).
+            // Later groups follow from our own commits.
+            if i == 0
+                && in_transaction
+                && let Err(e) = self.check_heads(&heads).await
+            {
+                failure = Some((i, e, Vec::new()));
+            }
+            if failure.is_none()
+                && self.dry_run
+                && self.offline.is_none()
+                && let Err(e) = self.ensure_audit_tables().await
+            {
                 failure = Some((i, e, Vec::new()));
             }
             let mut k = i;
+            let mut step_started = (now_rfc3339(), Instant::now());
             while failure.is_none() && k < end {
+                step_started = (now_rfc3339(), Instant::now());
                 match self.run_step(&plan[k], &prepared[k], mode).await {
                     Ok(done) => {
                         plan[k].apply(&mut group_heads);
@@ -267,6 +334,16 @@ impl<'a> Migrator<'a> {
                 // What a rollback could not undo must not be forgotten.
                 let partial =
                     !writes.is_empty() && (!in_transaction || !self.conn().transactional_ddl());
+                if self.offline.is_none() && !self.dry_run {
+                    self.record_failed_history(
+                        step,
+                        &prepared[failed_at],
+                        &error,
+                        &writes,
+                        step_started,
+                    )
+                    .await;
+                }
                 if partial {
                     self.record_failure(step, &error, writes).await;
                 }
@@ -293,6 +370,7 @@ impl<'a> Migrator<'a> {
                     .commit()
                     .await
                     .map_err(|e| Error::database("committing", e))?;
+                self.audit_ready = true;
             }
             heads = group_heads;
             applied.extend(group_done);
@@ -430,10 +508,16 @@ impl<'a> Migrator<'a> {
         Ok(heads)
     }
 
-    fn revision(&self, id: &str) -> Result<&'a Revision, Error> {
-        self.project.revision(id).ok_or_else(|| {
-            Error::Internal(format!("revision {id} is in the graph but not on disk"))
-        })
+    /// A revision of the graph: from its directory, else rebuilt from its
+    /// stored artifact.
+    fn revision(&self, id: &str) -> Result<Revision, Error> {
+        self.project
+            .revision(id)
+            .or_else(|| self.stored.iter().find(|r| r.id == id))
+            .cloned()
+            .ok_or_else(|| {
+                Error::Internal(format!("revision {id} is in the graph but not on disk"))
+            })
     }
 
     fn prepare(&self, revision: &Revision) -> Result<Arc<Prepared>, Error> {
@@ -468,6 +552,7 @@ impl<'a> Migrator<'a> {
         let revision = self.revision(&step.revision).map_err(|e| (e, Vec::new()))?;
         let table = self.table().to_string();
         let started = Instant::now();
+        let started_at = now_rfc3339();
         tracing::info!(
             "{} {} ({}){}",
             match (step.direction, self.dry_run) {
@@ -517,6 +602,31 @@ impl<'a> Migrator<'a> {
 
         if let Err(e) = self.change_version_table(&table, &step.change).await {
             return Err((Error::database("updating the version table", e), writes));
+        }
+        if self.offline.is_none() {
+            // In the revision's transaction: a rollback takes its record
+            // with it, so the log never claims what did not happen.
+            let outcome = match step.direction {
+                Direction::Upgrade => history::APPLIED,
+                Direction::Downgrade => history::REVERTED,
+            };
+            let mut entry = self
+                .entry(&revision, step.direction, outcome, &started_at)
+                .await;
+            entry.component_hash = Some(component.hash.clone());
+            entry.statements = i64::try_from(stats.statements).unwrap_or(i64::MAX);
+            entry.rows = i64::try_from(stats.rows).unwrap_or(i64::MAX);
+            entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let stored = match self.store_revision(&revision, &mut entry).await {
+                Ok(()) => self.store_plugin(&revision, component).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stored {
+                return Err((e, writes));
+            }
+            if let Err(e) = self.write_history(&entry).await {
+                return Err((e, writes));
+            }
         }
         Ok(Applied {
             revision: revision.id.clone(),
@@ -578,15 +688,416 @@ impl<'a> Migrator<'a> {
         }
     }
 
+    /// Before a run: reads the audit log, refuses when an applied
+    /// revision's directory changed, and adds the applied revisions whose
+    /// directory is gone to the graph from their stored artifacts. Offline
+    /// there is no log to read: nothing is verified (see docs/operations.md).
+    async fn check_history(&mut self) -> Result<(), Error> {
+        if self.offline.is_some() {
+            return Ok(());
+        }
+        self.who().await;
+        let entries = self.audit_log().await?;
+        let applied = audit::applied_records(&entries);
+        let mismatches = self.mismatches(&applied).await?;
+        if !mismatches.is_empty() {
+            return Err(Error::Changed(mismatches));
+        }
+        self.add_stored(&applied).await
+    }
+
+    /// Every row of the audit log, oldest first.
+    pub async fn audit_log(&mut self) -> Result<Vec<HistoryEntry>, Error> {
+        let table = self.table().to_string();
+        history::list(self.conn().as_mut(), &table)
+            .await
+            .map_err(|e| Error::database("reading the audit log", e))
+    }
+
+    /// Every applied revision present on disk whose directory no longer
+    /// matches the checksum recorded last.
+    pub async fn verify(&mut self) -> Result<Vec<Mismatch>, Error> {
+        let entries = self.audit_log().await?;
+        let applied = audit::applied_records(&entries);
+        self.mismatches(&applied).await
+    }
+
+    async fn mismatches(
+        &mut self,
+        applied: &std::collections::BTreeMap<String, HistoryEntry>,
+    ) -> Result<Vec<Mismatch>, Error> {
+        let mut out = Vec::new();
+        for (id, entry) in applied {
+            let Some(recorded) = &entry.checksum else {
+                continue;
+            };
+            let Some(revision) = self.project.revision(id) else {
+                continue;
+            };
+            let now = revision.checksum()?;
+            if &now.value == recorded {
+                continue;
+            }
+            // The stored archive names the files; only read on a mismatch.
+            let changes = match &entry.artifact {
+                Some(hash) => match self.load_files(id, hash).await? {
+                    Some(files) => checksum::diff(&checksum::checksum(&files), &now),
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            out.push(Mismatch {
+                revision: id.clone(),
+                dir: format!("{}/{}", crate::project::VERSIONS_DIR, revision.dir_name),
+                recorded: recorded.clone(),
+                found: now.value,
+                changes,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn load_files(
+        &mut self,
+        revision: &str,
+        hash: &str,
+    ) -> Result<Option<checksum::Files>, Error> {
+        let table = self.table().to_string();
+        let bytes = history::load_artifact(self.conn().as_mut(), &table, hash)
+            .await
+            .map_err(|e| Error::database("reading the artifact store", e))?;
+        match bytes {
+            None => Ok(None),
+            Some(bytes) => {
+                checksum::unpack(&bytes)
+                    .map(Some)
+                    .map_err(|detail| Error::BadArtifact {
+                        revision: revision.to_string(),
+                        hash: hash.to_string(),
+                        detail,
+                    })
+            }
+        }
+    }
+
+    /// Rebuilds, from their stored archives, the applied revisions missing
+    /// from `versions/` (a branch switch), so that they can be reverted.
+    async fn add_stored(
+        &mut self,
+        applied: &std::collections::BTreeMap<String, HistoryEntry>,
+    ) -> Result<(), Error> {
+        let mut added = false;
+        for (id, entry) in applied {
+            if self.project.revision(id).is_some() || self.stored.iter().any(|r| &r.id == id) {
+                continue;
+            }
+            let files = match &entry.artifact {
+                Some(hash) => self.load_files(id, hash).await?,
+                None => None,
+            };
+            let Some(files) = files else {
+                tracing::warn!("revision {id} is applied but neither in versions/ nor stored");
+                continue;
+            };
+            let unpack_error = |source: std::io::Error| Error::Unpack {
+                revision: id.clone(),
+                source,
+            };
+            let tmp = tempfile::Builder::new()
+                .prefix("aludel-stored-")
+                .tempdir()
+                .map_err(unpack_error)?;
+            checksum::write_files(tmp.path(), &files).map_err(unpack_error)?;
+            let manifest = files
+                .get(crate::project::MANIFEST_FILE)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or_else(|| Error::BadArtifact {
+                    revision: id.clone(),
+                    hash: entry.artifact.clone().unwrap_or_default(),
+                    detail: "it has no readable revision.toml".to_string(),
+                })?;
+            let shown = std::path::PathBuf::from(format!("<stored {id}>/revision.toml"));
+            let revision = crate::project::parse_manifest(
+                manifest,
+                &shown,
+                tmp.path().to_path_buf(),
+                format!("{id}_stored"),
+            )?;
+            tracing::info!("revision {id} is not in versions/: using its stored artifact");
+            self.stored.push(revision);
+            self.unpacked.push(tmp);
+            added = true;
+        }
+        if added {
+            self.graph =
+                graph_of_revisions(self.project.revisions.iter().chain(self.stored.iter()))?;
+        }
+        Ok(())
+    }
+
+    /// Records that the changed directory of applied revision `revision`
+    /// (an id or a unique prefix) is accepted as it is now: an `accepted`
+    /// row with its new checksum, and its new archive stored. Returns the
+    /// new checksum, or none when the directory had not changed.
+    pub async fn accept(&mut self, revision: &str) -> Result<Option<String>, Error> {
+        let ids = self.graph.resolve(revision, &[])?;
+        let [id] = ids.as_slice() else {
+            return Err(Error::NotApplied(revision.to_string()));
+        };
+        let revision = self.revision(id)?;
+        let entries = self.audit_log().await?;
+        let applied = audit::applied_records(&entries);
+        let Some(recorded) = applied.get(id) else {
+            return Err(Error::NotApplied(id.clone()));
+        };
+        let now = revision.checksum()?;
+        if recorded.checksum.as_deref() == Some(now.value.as_str()) {
+            return Ok(None);
+        }
+        self.ensure_audit_tables().await?;
+        self.who().await;
+        self.conn()
+            .begin()
+            .await
+            .map_err(|e| Error::database("starting a transaction", e))?;
+        let started = now_rfc3339();
+        let mut entry = self
+            .entry(&revision, None, history::ACCEPTED, &started)
+            .await;
+        let result = match self.store_revision(&revision, &mut entry).await {
+            Ok(()) => self.write_history(&entry).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            self.rollback().await;
+            return Err(e);
+        }
+        self.conn()
+            .commit()
+            .await
+            .map_err(|e| Error::database("committing", e))?;
+        Ok(Some(now.value))
+    }
+
+    /// The stored files of revision `revision` (an id or a unique prefix of
+    /// one in the audit log) as they last ran, with the row that stored them.
+    pub async fn stored_files(
+        &mut self,
+        revision: &str,
+    ) -> Result<(HistoryEntry, checksum::Files), Error> {
+        let entries = self.audit_log().await?;
+        let mut ids: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.revision.starts_with(revision) && e.artifact.is_some())
+            .map(|e| e.revision.as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let id = match ids.as_slice() {
+            [id] => id.to_string(),
+            [] => return Err(Error::NotStored(revision.to_string())),
+            many => {
+                return Err(Error::AmbiguousStored {
+                    prefix: revision.to_string(),
+                    candidates: many.iter().map(|s| s.to_string()).collect(),
+                });
+            }
+        };
+        let Some(entry) = entries
+            .iter()
+            .rev()
+            .find(|e| e.revision == id && e.artifact.is_some())
+            .cloned()
+        else {
+            return Err(Error::NotStored(revision.to_string()));
+        };
+        let hash = entry.artifact.clone().unwrap_or_default();
+        match self.load_files(&id, &hash).await? {
+            Some(files) => Ok((entry, files)),
+            None => Err(Error::NotStored(revision.to_string())),
+        }
+    }
+
+    /// Creates the audit tables once per run, outside any transaction.
+    async fn ensure_audit_tables(&mut self) -> Result<(), Error> {
+        if self.audit_ready {
+            return Ok(());
+        }
+        let table = self.table().to_string();
+        history::ensure_tables(self.conn().as_mut(), &table)
+            .await
+            .map_err(|e| Error::database("creating the audit tables", e))?;
+        self.audit_ready = true;
+        Ok(())
+    }
+
+    async fn who(&mut self) -> Who {
+        if let Some(who) = &self.who {
+            return who.clone();
+        }
+        let db_user = history::database_user(self.conn().as_mut()).await;
+        let (os_user, host) = history::os_identity();
+        let who = Who {
+            db_user,
+            os_user,
+            host,
+        };
+        self.who = Some(who.clone());
+        who
+    }
+
+    /// A history row for `revision` with who and when filled in; what ran
+    /// and how much is the caller's to add.
+    async fn entry(
+        &mut self,
+        revision: &Revision,
+        direction: impl Into<Option<Direction>>,
+        outcome: &str,
+        started_at: &str,
+    ) -> HistoryEntry {
+        let who = self.who().await;
+        HistoryEntry {
+            id: 0,
+            revision: revision.id.clone(),
+            direction: direction
+                .into()
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "none".to_string()),
+            outcome: outcome.to_string(),
+            checksum: None,
+            artifact: None,
+            runner: Some(match &revision.runner {
+                Runner::Plugin { name } => format!("plugin {name}"),
+                Runner::Component { file, .. } => format!("component {file}"),
+            }),
+            component_hash: None,
+            db_user: who.db_user,
+            os_user: who.os_user,
+            host: who.host,
+            aludel_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: started_at.to_string(),
+            finished_at: now_rfc3339(),
+            duration_ms: 0,
+            statements: 0,
+            rows: 0,
+            error: None,
+        }
+    }
+
+    /// Stores the archive of the revision directory (once: it is keyed by
+    /// its hash) and notes its checksum and hash in `entry`.
+    async fn store_revision(
+        &mut self,
+        revision: &Revision,
+        entry: &mut HistoryEntry,
+    ) -> Result<(), Error> {
+        let files = revision.files()?;
+        let archive = checksum::pack(&files);
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&archive));
+        let table = self.table().to_string();
+        history::store_artifact(
+            self.conn().as_mut(),
+            &table,
+            &hash,
+            history::KIND_REVISION,
+            &archive,
+            &now_rfc3339(),
+        )
+        .await
+        .map_err(|e| Error::database("storing the revision's artifact", e))?;
+        entry.checksum = Some(checksum::checksum(&files).value);
+        entry.artifact = Some(hash);
+        Ok(())
+    }
+
+    /// Stores the plugin that ran `revision`, keyed by its component hash:
+    /// once, however many revisions it serves.
+    async fn store_plugin(
+        &mut self,
+        revision: &Revision,
+        component: &Prepared,
+    ) -> Result<(), Error> {
+        let Runner::Plugin { name } = &revision.runner else {
+            // A revision's own component is in its archive already.
+            return Ok(());
+        };
+        if self.plugins_stored.contains(&component.hash) {
+            return Ok(());
+        }
+        let Ok(bytes) = plugins::find(self.project, name) else {
+            return Ok(());
+        };
+        let table = self.table().to_string();
+        history::store_artifact(
+            self.conn().as_mut(),
+            &table,
+            &component.hash,
+            history::KIND_PLUGIN,
+            &bytes,
+            &now_rfc3339(),
+        )
+        .await
+        .map_err(|e| Error::database("storing the plugin's artifact", e))?;
+        self.plugins_stored.insert(component.hash.clone());
+        Ok(())
+    }
+
+    async fn write_history(&mut self, entry: &HistoryEntry) -> Result<(), Error> {
+        let table = self.table().to_string();
+        history::record(self.conn().as_mut(), &table, entry)
+            .await
+            .map_err(|e| Error::database("writing the audit log", e))
+    }
+
+    /// The `failed` row, written after the rollback so that it survives it.
+    async fn record_failed_history(
+        &mut self,
+        step: &Step,
+        component: &Prepared,
+        error: &Error,
+        writes: &[String],
+        started: (String, Instant),
+    ) {
+        let Ok(revision) = self.revision(&step.revision) else {
+            return;
+        };
+        let mut entry = self
+            .entry(&revision, step.direction, history::FAILED, &started.0)
+            .await;
+        entry.checksum = revision.checksum().ok().map(|c| c.value);
+        entry.component_hash = Some(component.hash.clone());
+        entry.statements = i64::try_from(writes.len()).unwrap_or(i64::MAX);
+        entry.duration_ms = i64::try_from(started.1.elapsed().as_millis()).unwrap_or(i64::MAX);
+        entry.error = Some(error.to_string());
+        let result = match self.ensure_audit_tables().await {
+            Ok(()) => self.write_history(&entry).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // The run's own error says the revision failed anyway.
+            tracing::error!(
+                "cannot record in the audit log that {} failed: {e}",
+                step.revision
+            );
+        }
+    }
+
     async fn rollback(&mut self) {
+        // What the transaction stored is gone with it.
+        self.plugins_stored.clear();
         if let Err(e) = self.conn().rollback().await {
             tracing::error!("rolling back failed: {e}");
         }
     }
 }
 
+/// Now, in UTC, always with milliseconds: one fixed width, so that stored
+/// times sort as text on every database.
 fn now_rfc3339() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(&format)
         .unwrap_or_else(|_| "unknown".to_string())
 }

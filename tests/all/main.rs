@@ -2,6 +2,7 @@
 //! components built from the guest sources in tests/fixtures/guests, and a
 //! real SQLite file per test.
 
+mod audit;
 mod branches;
 mod cache;
 mod e2e;

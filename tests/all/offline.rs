@@ -34,7 +34,7 @@ fn mixed_project(backend: Backend) -> TestProject {
     p
 }
 
-fn snapshot(name: &str, actual: &str) {
+pub fn snapshot(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/snapshots")
         .join(name);

@@ -41,7 +41,10 @@ fn every_value_type_round_trips_through_a_guest_on_sqlite() {
     p.types_revision("types0000001", None, "roundtrip");
     p.ok(&["upgrade", "head"]);
     // SQLite stores the tagged types as their text (docs/runtime.md).
-    assert_eq!(p.query("SELECT count(*) FROM typed_values"), vec![vec!["5"]]);
+    assert_eq!(
+        p.query("SELECT count(*) FROM typed_values"),
+        vec![vec!["5"]]
+    );
     p.ok(&["downgrade", "base"]);
     assert!(!p.has_table("typed_values"));
 }

@@ -428,8 +428,9 @@ impl TestProject {
     }
 
     /// Every schema object and every row of every table: two equal dumps
-    /// mean an identical database. aludel's record of failed revisions is
-    /// left out: it outlives the failure it records, by design.
+    /// mean an identical database. aludel's record of failed revisions, its
+    /// audit log and its artifact store are left out: they outlive what
+    /// they record, by design.
     pub fn dump(&self) -> String {
         if self.backend != Backend::Sqlite {
             return self.server_dump();
@@ -440,7 +441,8 @@ impl TestProject {
         let mut out = String::new();
         let objects = self.query(
             "SELECT type, name, COALESCE(sql, '') FROM sqlite_master \
-             WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_failed' ORDER BY type, name",
+             WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_failed' \
+             AND name NOT LIKE '%_history' AND name NOT LIKE '%_artifacts' ORDER BY type, name",
         );
         for object in &objects {
             out.push_str(&format!("{} {}: {}\n", object[0], object[1], object[2]));
@@ -464,7 +466,10 @@ impl TestProject {
         };
         let mut out = String::new();
         for table in self.tables() {
-            if table.ends_with("_failed") {
+            if table.ends_with("_failed")
+                || table.ends_with("_history")
+                || table.ends_with("_artifacts")
+            {
                 continue;
             }
             let columns = self.query(&format!(

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each turning its flags into a
 //! call of the library. Data goes to stdout; progress and errors to stderr.
 
+mod accept;
 mod branches;
 mod build;
 mod current;
@@ -9,6 +10,7 @@ mod format;
 mod heads;
 mod history;
 mod init;
+mod log;
 mod merge;
 mod offline;
 mod resolve;
@@ -16,6 +18,7 @@ mod revision;
 mod show;
 mod stamp;
 mod upgrade;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +96,12 @@ pub enum Command {
     Stamp(stamp::StampArgs),
     /// Clear the failed state of a revision that failed part-way.
     Resolve(resolve::ResolveArgs),
+    /// Show the audit log: every revision applied, reverted, stamped, failed or accepted.
+    Log(log::LogArgs),
+    /// Check applied revisions against their recorded checksums.
+    Verify(verify::VerifyArgs),
+    /// Accept the changed directory of an applied revision (recorded in the audit log).
+    Accept(accept::AcceptArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -107,10 +116,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(args) => block_on(history::run(args, &global)),
         Command::Heads(args) => heads::run(args, &global),
         Command::Branches(args) => branches::run(args, &global),
-        Command::Show(args) => show::run(args, &global),
+        Command::Show(args) => block_on(show::run(args, &global)),
         Command::Merge(args) => merge::run(args, &global),
         Command::Stamp(args) => block_on(stamp::run(args, &global)),
         Command::Resolve(args) => block_on(resolve::run(args, &global)),
+        Command::Log(args) => block_on(log::run(args, &global)),
+        Command::Verify(args) => block_on(verify::run(args, &global)),
+        Command::Accept(args) => block_on(accept::run(args, &global)),
     }
 }
 

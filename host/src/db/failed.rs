@@ -28,7 +28,7 @@ pub fn table_for(version_table: &str) -> String {
     format!("{version_table}_failed")
 }
 
-fn quote(dialect: Dialect, name: &str) -> String {
+pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
     name.split('.')
         .map(|part| match dialect {
             Dialect::Mysql => format!("`{}`", part.replace('`', "``")),
@@ -38,7 +38,7 @@ fn quote(dialect: Dialect, name: &str) -> String {
         .join(".")
 }
 
-fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
+pub(crate) fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
     (1..=n)
         .map(|i| match dialect {
             Dialect::Postgresql => format!("${i}"),
@@ -49,7 +49,7 @@ fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
 
 /// Whether an error says the table does not exist (it is created on the
 /// first failure, so most databases never have it).
-fn is_missing_table(e: &DbError) -> bool {
+pub(crate) fn is_missing_table(e: &DbError) -> bool {
     matches!(
         e.code.as_deref(),
         Some("42P01") | Some("42S02") | Some("1146")

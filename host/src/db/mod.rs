@@ -6,6 +6,7 @@
 //! brokering logic can be exercised without any WebAssembly.
 
 pub mod failed;
+pub mod history;
 mod mysql;
 pub mod offline;
 mod postgres;

@@ -84,6 +84,18 @@ impl Revision {
         dir.read(file).map_err(fail)
     }
 
+    /// Every file of the revision directory as on disk (hidden entries and
+    /// `target/` left out), as checksums and stored artifacts see it.
+    pub fn files(&self) -> Result<super::Files, ProjectError> {
+        super::checksum::read_files(&self.dir, &Path::new(VERSIONS_DIR).join(&self.dir_name))
+    }
+
+    /// The checksum of the revision directory (see docs/revisions.md,
+    /// Checksums): `revision.toml` and every other file, normalised.
+    pub fn checksum(&self) -> Result<super::Checksum, ProjectError> {
+        Ok(super::checksum::checksum(&self.files()?))
+    }
+
     /// `versions/<dir>/revision.toml`, relative to the project root, as
     /// errors name it.
     pub fn manifest_path(&self) -> PathBuf {

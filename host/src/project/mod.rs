@@ -7,6 +7,7 @@
 //! (or a build write) outside the project.
 
 mod cargo_build;
+pub mod checksum;
 mod config;
 mod manifest;
 mod template;
@@ -18,8 +19,9 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 pub use cargo_build::Built;
+pub use checksum::{CHECKSUM_VERSION, Checksum, FileChange, Files};
 pub use config::{Config, RuntimeConfig, TransactionMode, resolve_sqlite_url};
-pub use manifest::{Revision, Runner};
+pub use manifest::{Revision, Runner, parse_manifest};
 pub use template::{NewRevision, new_revision_id, sdk_dependency, slugify};
 
 /// The name of the configuration file at the root of a project.

@@ -1,0 +1,31 @@
+//! `aludel verify`: compares every applied revision present on disk with
+//! the checksum recorded last, and lists every mismatch (exit 1 if any).
+//! Reads only.
+
+use aludel::migrate::Migrator;
+use clap::Args;
+
+use super::Global;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {}
+
+pub async fn run(_args: VerifyArgs, global: &Global) -> anyhow::Result<()> {
+    let project = super::open_project(global)?;
+    let runtime = super::runtime(&project)?;
+    let conn = super::connect(&project, global).await?;
+    let mut migrator = Migrator::new(&project, &runtime, conn)?;
+    let mismatches = migrator.verify().await?;
+    if mismatches.is_empty() {
+        eprintln!("every applied revision on disk matches its recorded checksum");
+        return Ok(());
+    }
+    for m in &mismatches {
+        println!("{m}");
+    }
+    anyhow::bail!(
+        "{} applied revision{} changed",
+        mismatches.len(),
+        if mismatches.len() == 1 { "" } else { "s" }
+    )
+}

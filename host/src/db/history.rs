@@ -1,0 +1,324 @@
+//! The audit log and the artifact store, two tables beside the version
+//! table:
+//!
+//! - `<version_table>_history`: one row per revision applied, reverted,
+//!   stamped, failed or accepted (a checksum change an operator accepted),
+//!   with who, what, when and how it ended. Written in the revision's own
+//!   transaction, so a rolled-back revision never leaves an `applied` row.
+//! - `<version_table>_artifacts`: content-addressed blobs, each stored once:
+//!   the archive of a revision directory as it ran, and the components of
+//!   plugins. They let a revision be reverted, and shown, when its directory
+//!   is gone.
+//!
+//! Portable SQL through the [`Connection`] trait (as [`super::failed`]); only
+//! the auto-increment key and the blob type differ per dialect.
+
+use serde::Serialize;
+
+use super::failed::{is_missing_table, placeholders, quote};
+use super::{Connection, DbError, Dialect, Value};
+
+/// The outcomes a history row records.
+pub const APPLIED: &str = "applied";
+pub const REVERTED: &str = "reverted";
+pub const STAMPED: &str = "stamped";
+pub const FAILED: &str = "failed";
+pub const ACCEPTED: &str = "accepted";
+
+/// What an artifact is.
+pub const KIND_REVISION: &str = "revision";
+pub const KIND_PLUGIN: &str = "plugin";
+
+/// One row of the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// Increasing in the order rows were written; 0 before insertion.
+    pub id: i64,
+    pub revision: String,
+    /// `upgrade`, `downgrade`, or `none` for an accepted checksum.
+    pub direction: String,
+    /// One of [`APPLIED`], [`REVERTED`], [`STAMPED`], [`FAILED`], [`ACCEPTED`].
+    pub outcome: String,
+    /// The revision directory's checksum (`v1:…`) when it was known.
+    pub checksum: Option<String>,
+    /// The hash of the revision's stored archive in the artifact table.
+    pub artifact: Option<String>,
+    /// `plugin <name>` or `component <file>`.
+    pub runner: Option<String>,
+    /// SHA-256 of the component that ran (the plugin's or the revision's).
+    pub component_hash: Option<String>,
+    /// The database user; none on SQLite, which has no users.
+    pub db_user: Option<String>,
+    pub os_user: Option<String>,
+    pub host: Option<String>,
+    pub aludel_version: String,
+    /// RFC 3339, UTC, with milliseconds.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: i64,
+    pub statements: i64,
+    pub rows: i64,
+    pub error: Option<String>,
+}
+
+pub fn history_table(version_table: &str) -> String {
+    format!("{version_table}_history")
+}
+
+pub fn artifacts_table(version_table: &str) -> String {
+    format!("{version_table}_artifacts")
+}
+
+/// Creates both tables if they are missing. On MySQL this commits
+/// implicitly: callers do it before a revision's transaction.
+pub async fn ensure_tables(conn: &mut dyn Connection, version_table: &str) -> Result<(), DbError> {
+    let dialect = conn.dialect();
+    let (key, blob) = match dialect {
+        // Rows are never deleted, so rowids are never reused: AUTOINCREMENT
+        // would only add a write to sqlite_sequence per revision.
+        Dialect::Sqlite => ("id INTEGER PRIMARY KEY", "BLOB"),
+        Dialect::Postgresql => ("id BIGSERIAL PRIMARY KEY", "BYTEA"),
+        // LONGBLOB: a BLOB holds only 64 KiB, less than many components.
+        Dialect::Mysql => ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "LONGBLOB"),
+    };
+    conn.execute_script(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (\
+         {key}, \
+         revision VARCHAR(64) NOT NULL, \
+         direction VARCHAR(16) NOT NULL, \
+         outcome VARCHAR(16) NOT NULL, \
+         checksum VARCHAR(80), \
+         artifact VARCHAR(64), \
+         runner VARCHAR(255), \
+         component_hash VARCHAR(64), \
+         db_user VARCHAR(255), \
+         os_user VARCHAR(255), \
+         host VARCHAR(255), \
+         aludel_version VARCHAR(32) NOT NULL, \
+         started_at VARCHAR(40) NOT NULL, \
+         finished_at VARCHAR(40) NOT NULL, \
+         duration_ms BIGINT NOT NULL, \
+         statements BIGINT NOT NULL, \
+         rows_affected BIGINT NOT NULL, \
+         error TEXT)",
+        quote(dialect, &history_table(version_table))
+    ))
+    .await?;
+    conn.execute_script(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (\
+         hash VARCHAR(64) NOT NULL PRIMARY KEY, \
+         kind VARCHAR(16) NOT NULL, \
+         size BIGINT NOT NULL, \
+         content {blob} NOT NULL, \
+         stored_at VARCHAR(40) NOT NULL)",
+        quote(dialect, &artifacts_table(version_table))
+    ))
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "revision, direction, outcome, checksum, artifact, runner, component_hash, \
+     db_user, os_user, host, aludel_version, started_at, finished_at, duration_ms, statements, \
+     rows_affected, error";
+
+fn opt(v: &Option<String>) -> Value {
+    v.clone().map(Value::Text).unwrap_or(Value::Null)
+}
+
+/// Appends a row to the audit log.
+pub async fn record(
+    conn: &mut dyn Connection,
+    version_table: &str,
+    entry: &HistoryEntry,
+) -> Result<(), DbError> {
+    let dialect = conn.dialect();
+    let p = placeholders(dialect, 17).join(", ");
+    conn.execute(
+        &format!(
+            "INSERT INTO {} ({COLUMNS}) VALUES ({p})",
+            quote(dialect, &history_table(version_table))
+        ),
+        vec![
+            Value::Text(entry.revision.clone()),
+            Value::Text(entry.direction.clone()),
+            Value::Text(entry.outcome.clone()),
+            opt(&entry.checksum),
+            opt(&entry.artifact),
+            opt(&entry.runner),
+            opt(&entry.component_hash),
+            opt(&entry.db_user),
+            opt(&entry.os_user),
+            opt(&entry.host),
+            Value::Text(entry.aludel_version.clone()),
+            Value::Text(entry.started_at.clone()),
+            Value::Text(entry.finished_at.clone()),
+            Value::Integer(entry.duration_ms),
+            Value::Integer(entry.statements),
+            Value::Integer(entry.rows),
+            opt(&entry.error),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The whole audit log in the order it was written; empty when the table
+/// does not exist. Reads only; call it outside a transaction (a failed
+/// statement aborts a PostgreSQL transaction).
+pub async fn list(
+    conn: &mut dyn Connection,
+    version_table: &str,
+) -> Result<Vec<HistoryEntry>, DbError> {
+    let dialect = conn.dialect();
+    let sql = format!(
+        "SELECT id, {COLUMNS} FROM {} ORDER BY id",
+        quote(dialect, &history_table(version_table))
+    );
+    let rows = match conn.query(&sql, Vec::new()).await {
+        Ok(rows) => rows,
+        Err(e) if is_missing_table(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(rows
+        .rows
+        .into_iter()
+        .map(|row| {
+            let text = |i: usize| match row.get(i) {
+                Some(Value::Null) | None => None,
+                Some(Value::Text(s)) => Some(s.clone()),
+                Some(Value::Blob(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                Some(Value::Integer(n)) => Some(n.to_string()),
+                Some(other) => Some(format!("{other:?}")),
+            };
+            let int = |i: usize| match row.get(i) {
+                Some(Value::Integer(n)) => *n,
+                Some(Value::Text(s)) | Some(Value::Decimal(s)) => s.parse().unwrap_or(0),
+                _ => 0,
+            };
+            HistoryEntry {
+                id: int(0),
+                revision: text(1).unwrap_or_default(),
+                direction: text(2).unwrap_or_default(),
+                outcome: text(3).unwrap_or_default(),
+                checksum: text(4),
+                artifact: text(5),
+                runner: text(6),
+                component_hash: text(7),
+                db_user: text(8),
+                os_user: text(9),
+                host: text(10),
+                aludel_version: text(11).unwrap_or_default(),
+                started_at: text(12).unwrap_or_default(),
+                finished_at: text(13).unwrap_or_default(),
+                duration_ms: int(14),
+                statements: int(15),
+                rows: int(16),
+                error: text(17),
+            }
+        })
+        .collect())
+}
+
+/// Stores `content` under `hash` unless it is there already: the store is
+/// content-addressed, so a plugin that runs a thousand revisions is stored
+/// once. Returns whether it was stored now.
+pub async fn store_artifact(
+    conn: &mut dyn Connection,
+    version_table: &str,
+    hash: &str,
+    kind: &str,
+    content: &[u8],
+    now: &str,
+) -> Result<bool, DbError> {
+    let dialect = conn.dialect();
+    let table = quote(dialect, &artifacts_table(version_table));
+    let p = placeholders(dialect, 5);
+    // One statement that stores the content unless its hash is there
+    // already: content-addressed, so an existing row is the same content.
+    let (insert, conflict) = match dialect {
+        Dialect::Sqlite => ("INSERT OR IGNORE INTO", ""),
+        Dialect::Postgresql => ("INSERT INTO", " ON CONFLICT (hash) DO NOTHING"),
+        Dialect::Mysql => ("INSERT INTO", " ON DUPLICATE KEY UPDATE hash = hash"),
+    };
+    let inserted = conn
+        .execute(
+            &format!(
+                "{insert} {table} (hash, kind, size, content, stored_at) VALUES ({}, {}, {}, {}, {}){conflict}",
+                p[0], p[1], p[2], p[3], p[4]
+            ),
+            vec![
+                Value::Text(hash.to_string()),
+                Value::Text(kind.to_string()),
+                Value::Integer(i64::try_from(content.len()).unwrap_or(i64::MAX)),
+                Value::Blob(content.to_vec()),
+                Value::Text(now.to_string()),
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The artifact stored under `hash`, if any.
+pub async fn load_artifact(
+    conn: &mut dyn Connection,
+    version_table: &str,
+    hash: &str,
+) -> Result<Option<Vec<u8>>, DbError> {
+    let dialect = conn.dialect();
+    let sql = format!(
+        "SELECT content FROM {} WHERE hash = {}",
+        quote(dialect, &artifacts_table(version_table)),
+        placeholders(dialect, 1)[0]
+    );
+    let rows = match conn.query(&sql, vec![Value::Text(hash.to_string())]).await {
+        Ok(rows) => rows,
+        Err(e) if is_missing_table(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(rows
+        .rows
+        .into_iter()
+        .next()
+        .and_then(|row| match row.into_iter().next() {
+            Some(Value::Blob(b)) => Some(b),
+            Some(Value::Text(t)) => Some(t.into_bytes()),
+            _ => None,
+        }))
+}
+
+/// The database user the connection runs as; none on SQLite.
+pub async fn database_user(conn: &mut dyn Connection) -> Option<String> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => return None,
+        Dialect::Postgresql => "SELECT CAST(current_user AS TEXT)",
+        Dialect::Mysql => "SELECT CURRENT_USER()",
+    };
+    match conn.query(sql, Vec::new()).await {
+        Ok(rows) => rows.rows.into_iter().next().and_then(|row| {
+            row.into_iter().next().and_then(|v| match v {
+                Value::Text(s) => Some(s),
+                Value::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                _ => None,
+            })
+        }),
+        Err(e) => {
+            // The audit row is still worth writing without it.
+            tracing::warn!("cannot tell the database user: {e}");
+            None
+        }
+    }
+}
+
+/// Who runs aludel where: the OS user (`USER`, else `USERNAME` on Windows)
+/// and the host name.
+pub fn os_identity() -> (Option<String>, Option<String>) {
+    let user = std::env::var("USER")
+        .ok()
+        .or_else(|| std::env::var("USERNAME").ok())
+        .filter(|u| !u.is_empty());
+    let host = gethostname::gethostname()
+        .into_string()
+        .ok()
+        .filter(|h| !h.is_empty());
+    (user, host)
+}
