@@ -487,25 +487,72 @@ impl<'a> Migrator<'a> {
                     steps: plan.iter().map(|s| s.revision.clone()).collect(),
                 });
             };
+            let step = step.clone();
+            self.ensure_audit_tables().await?;
             self.conn()
                 .begin()
                 .await
                 .map_err(|e| Error::database("starting a transaction", e))?;
-            if let Err(e) = self.change_version_table(&table, &step.change).await {
+            let result = self.record_resolution(&failure, Some(&step)).await;
+            if let Err(e) = result {
                 self.rollback().await;
-                return Err(Error::database("updating the version table", e));
+                return Err(e);
             }
-            self.conn()
-                .commit()
-                .await
-                .map_err(|e| Error::database("committing", e))?;
             step.apply(&mut heads);
+        } else {
+            self.ensure_audit_tables().await?;
+            self.conn()
+                .begin()
+                .await
+                .map_err(|e| Error::database("starting a transaction", e))?;
+            if let Err(e) = self.record_resolution(&failure, None).await {
+                self.rollback().await;
+                return Err(e);
+            }
         }
+        heads.sort();
+        Ok(heads)
+    }
+
+    /// In one transaction: the version-table change of a revision completed
+    /// by hand (`step`), an audit row saying how the failure was resolved,
+    /// and the end of the failed state.
+    async fn record_resolution(
+        &mut self,
+        failure: &FailedRevision,
+        step: Option<&Step>,
+    ) -> Result<(), Error> {
+        let table = self.table().to_string();
+        let started_at = now_rfc3339();
+        let revision = self.revision(&failure.revision)?;
+        let direction = if failure.direction == Direction::Upgrade.to_string() {
+            Direction::Upgrade
+        } else {
+            Direction::Downgrade
+        };
+        let mut entry = self
+            .entry(&revision, direction, history::RESOLVED, &started_at)
+            .await;
+        if let Some(step) = step {
+            self.change_version_table(&table, &step.change)
+                .await
+                .map_err(|e| Error::database("updating the version table", e))?;
+            if direction == Direction::Upgrade {
+                self.store_revision(&revision, &mut entry).await?;
+            }
+            entry.error = Some("resolved by hand: completed (--applied)".to_string());
+        } else {
+            entry.error = Some("resolved by hand: undone (--rolled-back)".to_string());
+        }
+        self.write_history(&entry).await?;
         failed::clear(self.conn().as_mut(), &table, &failure.revision)
             .await
             .map_err(|e| Error::database("clearing the failed revision", e))?;
-        heads.sort();
-        Ok(heads)
+        self.conn()
+            .commit()
+            .await
+            .map_err(|e| Error::database("committing", e))?;
+        Ok(())
     }
 
     /// A revision of the graph: from its directory, else rebuilt from its

@@ -174,6 +174,25 @@ pub fn a_revision_outside_a_transaction_that_fails_part_way_must_be_resolved(bac
     p.ok(&["resolve", "0a00", "--applied"]);
     assert_eq!(p.versions(), vec!["0a0000000002"]);
     p.ok(&["upgrade", "head"]);
+
+    // The audit log tells the whole story, resolutions included.
+    let story: Vec<String> = p
+        .query(
+            "SELECT outcome FROM aludel_version_history \
+             WHERE revision = '0a0000000002' ORDER BY id",
+        )
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(story, vec!["failed", "resolved", "failed", "resolved"]);
+    let how = p.query(
+        "SELECT error FROM aludel_version_history \
+         WHERE revision = '0a0000000002' AND outcome = 'resolved' ORDER BY id",
+    );
+    assert!(
+        how[0][0].contains("--rolled-back") && how[1][0].contains("--applied"),
+        "{how:?}"
+    );
 }
 
 pub fn a_run_transaction_rolls_back_every_revision_of_the_run(backend: Backend) {

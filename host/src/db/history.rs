@@ -24,6 +24,8 @@ pub const REVERTED: &str = "reverted";
 pub const STAMPED: &str = "stamped";
 pub const FAILED: &str = "failed";
 pub const ACCEPTED: &str = "accepted";
+/// A failed revision an operator resolved by hand (`aludel resolve`).
+pub const RESOLVED: &str = "resolved";
 
 /// What an artifact is.
 pub const KIND_REVISION: &str = "revision";
