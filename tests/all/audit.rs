@@ -55,7 +55,20 @@ pub fn audit_rows_record_apply_revert_stamp_and_failure(backend: Backend) {
     p.ok(&["downgrade", "-1"]);
     p.ok(&["stamp", B]);
 
-    let rows = history(&p);
+    let mut rows = history(&p);
+    if backend == Backend::Mysql {
+        // The resolution is in the log too, right after the failure.
+        let resolved = rows.remove(3);
+        assert_eq!(
+            (
+                resolved[0].as_str(),
+                resolved[1].as_str(),
+                resolved[2].as_str()
+            ),
+            (C, "upgrade", "resolved")
+        );
+        assert!(resolved[16].contains("--rolled-back"), "{resolved:?}");
+    }
     let summary: Vec<(&str, &str, &str)> = rows
         .iter()
         .map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str()))
