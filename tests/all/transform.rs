@@ -3,9 +3,9 @@
 
 use crate::support::{TestProject, fixtures};
 
-const ROWS: usize = 2_500;
+pub(crate) const ROWS: usize = 2_500;
 
-fn full_name(i: usize) -> Option<String> {
+pub(crate) fn full_name(i: usize) -> Option<String> {
     match i % 5 {
         0 => Some(format!("First{i} Last{i}")),
         1 => Some(format!("Mononym{i}")),
@@ -15,7 +15,7 @@ fn full_name(i: usize) -> Option<String> {
     }
 }
 
-fn expected_split(name: &Option<String>) -> (String, String) {
+pub(crate) fn expected_split(name: &Option<String>) -> (String, String) {
     let Some(name) = name else {
         return ("NULL".into(), "NULL".into());
     };

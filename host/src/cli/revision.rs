@@ -1,4 +1,4 @@
-//! `aludel revision -m MSG [--kind sql|rust] [--head REV [--splice]]
+//! `aludel revision -m MSG [--kind sql|rust|python|js] [--head REV [--splice]]
 //! [--branch-label L] [--depends-on REV] [--rev-id ID]`
 
 use aludel::migrate::graph_of;
@@ -13,6 +13,10 @@ pub enum Kind {
     Sql,
     /// A Rust crate built into the revision's own component by `aludel build`.
     Rust,
+    /// migration.py, run by the python interpreter plugin.
+    Python,
+    /// migration.js, run by the js interpreter plugin.
+    Js,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +70,8 @@ pub fn run(args: RevisionArgs, global: &Global) -> anyhow::Result<()> {
     let kind = match args.kind {
         Kind::Sql => "sql",
         Kind::Rust => "rust",
+        Kind::Python => "python",
+        Kind::Js => "js",
     };
     let dir = project.new_revision(&NewRevision {
         message: args.message,

@@ -35,6 +35,10 @@ pub(crate) const BUILTIN_TEMPLATES: &[BuiltinTemplate] = &[
     builtin!("rust/revision.toml.j2"),
     builtin!("rust/Cargo.toml.j2"),
     builtin!("rust/src/lib.rs.j2"),
+    builtin!("python/revision.toml.j2"),
+    builtin!("python/migration.py.j2"),
+    builtin!("js/revision.toml.j2"),
+    builtin!("js/migration.js.j2"),
 ];
 
 /// The `aludel.toml` that `aludel init` writes.
@@ -596,6 +600,24 @@ mod tests {
     }
 
     #[test]
+    fn python_revisions_render_a_migration_for_the_python_plugin() {
+        let (_tmp, project) = project();
+        let dir = project
+            .new_revision(&request("python", "backfill emails", &[], Some("p1")))
+            .unwrap();
+        let migration = std::fs::read_to_string(dir.join("migration.py")).unwrap();
+        assert!(migration.contains("def upgrade(ctx)"), "{migration}");
+        assert!(migration.contains("def downgrade(ctx)"), "{migration}");
+        let project = Project::open(&project.root).unwrap();
+        assert_eq!(
+            project.revisions[0].runner,
+            Runner::Plugin {
+                name: "python".into()
+            }
+        );
+    }
+
+    #[test]
     fn the_toml_filter_writes_values_that_parse_back() {
         let value = minijinja::Value::from_serialize(serde_json::json!({
             "s": "quote \" backslash \\ newline \n tab \t bell \u{7} del \u{7f} é",
@@ -653,11 +675,11 @@ mod tests {
     fn an_unknown_kind_lists_the_templates() {
         let (_tmp, project) = project();
         let err = project
-            .new_revision(&request("python", "m", &[], None))
+            .new_revision(&request("cobol", "m", &[], None))
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "there is no template `python`: the templates are rust, sql"
+            "there is no template `cobol`: the templates are js, python, rust, sql"
         );
         let err = project
             .new_revision(&request("../sql", "m", &[], None))
