@@ -8,7 +8,7 @@
 //! Written with the portable statements of the [`Connection`] trait, so
 //! every backend has it without code of its own.
 
-use super::{Connection, DbError, Dialect};
+use super::{Connection, DbError, is_missing_table, placeholders, quote};
 
 /// One unresolved failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,35 +26,6 @@ pub struct FailedRevision {
 /// The name of the table of failures for a version table.
 pub fn table_for(version_table: &str) -> String {
     format!("{version_table}_failed")
-}
-
-pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
-    name.split('.')
-        .map(|part| match dialect {
-            Dialect::Mysql => format!("`{}`", part.replace('`', "``")),
-            _ => format!("\"{}\"", part.replace('"', "\"\"")),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-pub(crate) fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| match dialect {
-            Dialect::Postgresql => format!("${i}"),
-            _ => "?".to_string(),
-        })
-        .collect()
-}
-
-/// Whether an error says the table does not exist (it is created on the
-/// first failure, so most databases never have it).
-pub(crate) fn is_missing_table(e: &DbError) -> bool {
-    matches!(
-        e.code.as_deref(),
-        Some("42P01") | Some("42S02") | Some("1146")
-    ) || e.message.contains("no such table")
-        || e.message.contains("doesn't exist")
 }
 
 /// The unresolved failures; none when the table does not exist. Reads only.

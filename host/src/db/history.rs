@@ -15,8 +15,7 @@
 
 use serde::Serialize;
 
-use super::failed::{is_missing_table, placeholders, quote};
-use super::{Connection, DbError, Dialect, Value};
+use super::{Connection, DbError, Dialect, Value, is_missing_table, placeholders, quote};
 
 /// The outcomes a history row records.
 pub const APPLIED: &str = "applied";

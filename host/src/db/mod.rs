@@ -280,6 +280,41 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+// Portable SQL for aludel's own tables (the failed state, the audit log,
+// offline output): the three dialects differ only in identifier quotes and
+// placeholders, so one statement text serves every backend.
+
+/// Quotes a possibly schema-qualified name part by part, in `dialect`.
+pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
+    name.split('.')
+        .map(|part| match dialect {
+            Dialect::Mysql => format!("`{}`", part.replace('`', "``")),
+            _ => format!("\"{}\"", part.replace('"', "\"\"")),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `n` positional placeholders in `dialect`: `?` or `$1`…
+pub(crate) fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|i| match dialect {
+            Dialect::Postgresql => format!("${i}"),
+            _ => "?".to_string(),
+        })
+        .collect()
+}
+
+/// Whether an error says the table does not exist: aludel's own tables are
+/// created on first use, so reading one that is missing means "nothing yet".
+pub(crate) fn is_missing_table(e: &DbError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some("42P01") | Some("42S02") | Some("1146")
+    ) || e.message.contains("no such table")
+        || e.message.contains("doesn't exist")
+}
+
 /// Quotes an identifier the host itself puts into SQL (the version table's
 /// name). Names are validated when the configuration is read; quoting is the
 /// second fence.
@@ -302,6 +337,17 @@ mod tests {
             redact_url("mysql://root@localhost/test"),
             "mysql://root@localhost/test"
         );
+    }
+
+    #[test]
+    fn portable_names_are_quoted_part_by_part_in_each_dialect() {
+        assert_eq!(
+            quote(Dialect::Postgresql, "meta.ver\"s"),
+            "\"meta\".\"ver\"\"s\""
+        );
+        assert_eq!(quote(Dialect::Mysql, "a`b"), "`a``b`");
+        assert_eq!(placeholders(Dialect::Postgresql, 2), vec!["$1", "$2"]);
+        assert_eq!(placeholders(Dialect::Sqlite, 2), vec!["?", "?"]);
     }
 
     #[test]

@@ -72,13 +72,7 @@ impl Recorder {
     }
 
     fn quote(&self, name: &str) -> String {
-        name.split('.')
-            .map(|part| match self.dialect {
-                Dialect::Mysql => format!("`{}`", part.replace('`', "``")),
-                _ => format!("\"{}\"", part.replace('"', "\"\"")),
-            })
-            .collect::<Vec<_>>()
-            .join(".")
+        super::quote(self.dialect, name)
     }
 
     fn offline_error(what: &str) -> DbError {
