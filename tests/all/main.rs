@@ -4,6 +4,7 @@
 
 mod audit;
 mod branches;
+mod c;
 mod cache;
 mod e2e;
 mod failures;
