@@ -15,7 +15,8 @@ use crate::audit::{self, Mismatch};
 use crate::db::failed::{self, FailedRevision};
 use crate::db::history::{self, HistoryEntry};
 use crate::db::offline::Script;
-use crate::db::{Connection, DbError};
+use crate::db::version::{self, HeadChange};
+use crate::db::{Connection, Statement};
 use crate::error::Error;
 use crate::graph::{Direction, Graph, Node, Step, VersionChange};
 use crate::plugins;
@@ -69,6 +70,9 @@ pub struct Migrator<'a> {
     /// Plugins stored in the artifact table during this run: one plugin
     /// serves many revisions and is stored (and looked up) once.
     plugins_stored: std::collections::HashSet<String>,
+    /// Plugins by name, found, hashed and linked once per run: the Python
+    /// plugin alone is 20 MB to read and hash.
+    plugins_prepared: std::collections::HashMap<String, Arc<Prepared>>,
     /// The audit tables are known to exist (committed).
     audit_ready: bool,
 }
@@ -97,6 +101,7 @@ impl<'a> Migrator<'a> {
             unpacked: Vec::new(),
             who: None,
             plugins_stored: Default::default(),
+            plugins_prepared: Default::default(),
             audit_ready: false,
         })
     }
@@ -194,8 +199,9 @@ impl<'a> Migrator<'a> {
     ) -> Result<Vec<String>, Error> {
         let mut heads = if purge {
             let conn = self.conn();
+            let purge = version::purge(conn.dialect(), table);
             let purged = match conn.ensure_version_table(table).await {
-                Ok(()) => conn.purge_heads(table).await,
+                Ok(()) => conn.execute(&purge.sql, purge.params).await.map(drop),
                 Err(e) => Err(e),
             };
             purged.map_err(|e| Error::database("emptying the version table", e))?;
@@ -210,21 +216,21 @@ impl<'a> Migrator<'a> {
         for step in &plan {
             tracing::info!("stamping {} ({})", step.revision, step.direction);
             let started = now_rfc3339();
-            self.change_version_table(table, &step.change)
-                .await
-                .map_err(|e| Error::database("updating the version table", e))?;
             // Only the record of a revision this project knows: a purge may
             // stamp over ids from elsewhere, which have nothing to record.
+            let mut records = Vec::new();
             if let Ok(revision) = self.revision(&step.revision) {
                 let mut entry = self
                     .entry(&revision, step.direction, history::STAMPED, &started)
                     .await;
                 // The directory as it is now: what the stamp declares applied.
                 if step.direction == Direction::Upgrade {
-                    self.store_revision(&revision, &mut entry).await?;
+                    records.push(self.revision_artifact(&revision, &mut entry)?);
                 }
-                self.write_history(&entry).await?;
+                records.push(self.history_record(&entry));
             }
+            self.write_records(table, head_changes(&step.change), records)
+                .await?;
             step.apply(&mut heads);
         }
         if plan.is_empty() {
@@ -534,17 +540,18 @@ impl<'a> Migrator<'a> {
             .entry(&revision, direction, history::RESOLVED, &started_at)
             .await;
         if let Some(step) = step {
-            self.change_version_table(&table, &step.change)
-                .await
-                .map_err(|e| Error::database("updating the version table", e))?;
+            let mut records = Vec::new();
             if direction == Direction::Upgrade {
-                self.store_revision(&revision, &mut entry).await?;
+                records.push(self.revision_artifact(&revision, &mut entry)?);
             }
             entry.error = Some("resolved by hand: completed (--applied)".to_string());
+            records.push(self.history_record(&entry));
+            self.write_records(&table, head_changes(&step.change), records)
+                .await?;
         } else {
             entry.error = Some("resolved by hand: undone (--rolled-back)".to_string());
+            self.write_history(&entry).await?;
         }
-        self.write_history(&entry).await?;
         failed::clear(self.conn().as_mut(), &table, &failure.revision)
             .await
             .map_err(|e| Error::database("clearing the failed revision", e))?;
@@ -567,17 +574,22 @@ impl<'a> Migrator<'a> {
             })
     }
 
-    fn prepare(&self, revision: &Revision) -> Result<Arc<Prepared>, Error> {
+    fn prepare(&mut self, revision: &Revision) -> Result<Arc<Prepared>, Error> {
         match &revision.runner {
             Runner::Plugin { name } => {
+                if let Some(prepared) = self.plugins_prepared.get(name) {
+                    return Ok(prepared.clone());
+                }
                 let plugin = plugins::find(self.project, name).map_err(|e| Error::Plugin {
                     revision: revision.id.clone(),
                     name: name.clone(),
                     detail: e,
                 })?;
-                Ok(self
-                    .runtime
-                    .prepare(&revision.id, &format!("plugin {name}"), &plugin)?)
+                let prepared =
+                    self.runtime
+                        .prepare(&revision.id, &format!("plugin {name}"), &plugin)?;
+                self.plugins_prepared.insert(name.clone(), prepared.clone());
+                Ok(prepared)
             }
             Runner::Component { file, .. } => {
                 let bytes = revision.read_component()?;
@@ -647,12 +659,11 @@ impl<'a> Migrator<'a> {
         self.conn = Some(conn);
         let stats = result.map_err(|e| (e.into(), writes.clone()))?;
 
-        if let Err(e) = self.change_version_table(&table, &step.change).await {
-            return Err((Error::database("updating the version table", e), writes));
-        }
+        // The version-table change and, online, what the audit log keeps of
+        // the step: in the revision's transaction, so a rollback takes the
+        // record with it and the log never claims what did not happen.
+        let mut records = Vec::new();
         if self.offline.is_none() {
-            // In the revision's transaction: a rollback takes its record
-            // with it, so the log never claims what did not happen.
             let outcome = match step.direction {
                 Direction::Upgrade => history::APPLIED,
                 Direction::Downgrade => history::REVERTED,
@@ -664,16 +675,18 @@ impl<'a> Migrator<'a> {
             entry.statements = i64::try_from(stats.statements).unwrap_or(i64::MAX);
             entry.rows = i64::try_from(stats.rows).unwrap_or(i64::MAX);
             entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            let stored = match self.store_revision(&revision, &mut entry).await {
-                Ok(()) => self.store_plugin(&revision, component).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = stored {
-                return Err((e, writes));
+            match self.revision_artifact(&revision, &mut entry) {
+                Ok(artifact) => records.push(artifact),
+                Err(e) => return Err((e, writes)),
             }
-            if let Err(e) = self.write_history(&entry).await {
-                return Err((e, writes));
-            }
+            records.extend(self.plugin_artifact(&revision, component));
+            records.push(self.history_record(&entry));
+        }
+        if let Err(e) = self
+            .write_records(&table, head_changes(&step.change), records)
+            .await
+        {
+            return Err((e, writes));
         }
         Ok(Applied {
             revision: revision.id.clone(),
@@ -701,38 +714,46 @@ impl<'a> Migrator<'a> {
         Ok(())
     }
 
-    async fn change_version_table(
+    /// Writes a step's version-table `changes` and the `records` that
+    /// commit with them, as one batch (one round trip where the backend
+    /// can), then checks that each change found the row the plan was made
+    /// from.
+    async fn write_records(
         &mut self,
         table: &str,
-        change: &VersionChange,
-    ) -> Result<(), DbError> {
+        changes: Vec<HeadChange<'_>>,
+        records: Vec<Record>,
+    ) -> Result<(), Error> {
+        let dialect = self.conn().dialect();
+        let mut what = Vec::with_capacity(changes.len() + records.len());
+        let mut batch = Vec::with_capacity(changes.len() + records.len());
+        for change in &changes {
+            what.push("updating the version table");
+            batch.push(change.statement(dialect, table));
+        }
+        for record in records {
+            what.push(record.what);
+            batch.push(record.statement);
+        }
         let conn = self.conn();
-        conn.ensure_version_table(table).await?;
-        match change {
-            VersionChange::Insert { id } => conn.insert_head(table, id).await,
-            VersionChange::Delete { id } => conn.delete_head(table, id).await,
-            VersionChange::Update { from, to } => conn.update_head(table, from, to).await,
-            VersionChange::Merge {
-                delete,
-                update_from,
-                to,
-            } => {
-                for id in delete {
-                    conn.delete_head(table, id).await?;
-                }
-                conn.update_head(table, update_from, to).await
-            }
-            VersionChange::Unmerge { from, to } => {
-                let Some((first, rest)) = to.split_first() else {
-                    return conn.delete_head(table, from).await;
-                };
-                conn.update_head(table, from, first).await?;
-                for id in rest {
-                    conn.insert_head(table, id).await?;
-                }
-                Ok(())
+        if !changes.is_empty() {
+            conn.ensure_version_table(table)
+                .await
+                .map_err(|e| Error::database("creating the version table", e))?;
+        }
+        let counts = conn
+            .execute_batch(batch)
+            .await
+            .map_err(|e| Error::database(what[e.index], e.source))?;
+        // Offline, nothing answers: the SQL is only recorded.
+        if self.offline.is_none() {
+            for (change, rows) in changes.iter().zip(counts) {
+                change
+                    .check(table, rows)
+                    .map_err(|e| Error::database("updating the version table", e))?;
             }
         }
+        Ok(())
     }
 
     /// Before a run: reads the audit log, refuses when an applied
@@ -911,8 +932,12 @@ impl<'a> Migrator<'a> {
         let mut entry = self
             .entry(&revision, None, history::ACCEPTED, &started)
             .await;
-        let result = match self.store_revision(&revision, &mut entry).await {
-            Ok(()) => self.write_history(&entry).await,
+        let result = match self.revision_artifact(&revision, &mut entry) {
+            Ok(artifact) => {
+                let records = vec![artifact, self.history_record(&entry)];
+                let table = self.table().to_string();
+                self.write_records(&table, Vec::new(), records).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -1031,62 +1056,65 @@ impl<'a> Migrator<'a> {
         }
     }
 
-    /// Stores the archive of the revision directory (once: it is keyed by
-    /// its hash) and notes its checksum and hash in `entry`.
-    async fn store_revision(
+    /// The statement that stores the archive of the revision directory
+    /// (once: it is keyed by its hash); notes its checksum and hash in
+    /// `entry`. The directory is read once for both.
+    fn revision_artifact(
         &mut self,
         revision: &Revision,
         entry: &mut HistoryEntry,
-    ) -> Result<(), Error> {
+    ) -> Result<Record, Error> {
         let files = revision.files()?;
         let archive = checksum::pack(&files);
         let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&archive));
-        let table = self.table().to_string();
-        history::store_artifact(
-            self.conn().as_mut(),
-            &table,
+        entry.checksum = Some(checksum::checksum(&files).value);
+        let statement = history::artifact_statement(
+            self.conn().dialect(),
+            self.table(),
             &hash,
             history::KIND_REVISION,
             &archive,
             &now_rfc3339(),
-        )
-        .await
-        .map_err(|e| Error::database("storing the revision's artifact", e))?;
-        entry.checksum = Some(checksum::checksum(&files).value);
+        );
         entry.artifact = Some(hash);
-        Ok(())
+        Ok(Record {
+            statement,
+            what: "storing the revision's artifact",
+        })
     }
 
-    /// Stores the plugin that ran `revision`, keyed by its component hash:
-    /// once, however many revisions it serves.
-    async fn store_plugin(
-        &mut self,
-        revision: &Revision,
-        component: &Prepared,
-    ) -> Result<(), Error> {
+    /// The statement that stores the plugin that ran `revision`, keyed by
+    /// its component hash: once, however many revisions it serves.
+    fn plugin_artifact(&mut self, revision: &Revision, component: &Prepared) -> Option<Record> {
         let Runner::Plugin { name } = &revision.runner else {
             // A revision's own component is in its archive already.
-            return Ok(());
+            return None;
         };
         if self.plugins_stored.contains(&component.hash) {
-            return Ok(());
+            return None;
         }
-        let Ok(bytes) = plugins::find(self.project, name) else {
-            return Ok(());
-        };
-        let table = self.table().to_string();
-        history::store_artifact(
-            self.conn().as_mut(),
-            &table,
+        let bytes = plugins::find(self.project, name).ok()?;
+        let statement = history::artifact_statement(
+            self.conn().dialect(),
+            self.table(),
             &component.hash,
             history::KIND_PLUGIN,
             &bytes,
             &now_rfc3339(),
-        )
-        .await
-        .map_err(|e| Error::database("storing the plugin's artifact", e))?;
+        );
+        // Forgotten on rollback, with the row.
         self.plugins_stored.insert(component.hash.clone());
-        Ok(())
+        Some(Record {
+            statement,
+            what: "storing the plugin's artifact",
+        })
+    }
+
+    fn history_record(&mut self, entry: &HistoryEntry) -> Record {
+        Record {
+            statement: history::record_statement(self.conn().dialect(), self.table(), entry),
+            what: "writing the audit log",
+        }
     }
 
     async fn write_history(&mut self, entry: &HistoryEntry) -> Result<(), Error> {
@@ -1135,6 +1163,41 @@ impl<'a> Migrator<'a> {
         if let Err(e) = self.conn().rollback().await {
             tracing::error!("rolling back failed: {e}");
         }
+    }
+}
+
+/// A statement the host writes beside a step's version-table change, and
+/// what it does, for the error that names it.
+struct Record {
+    statement: Statement,
+    what: &'static str,
+}
+
+/// The rows of the version table a step changes, in order.
+fn head_changes(change: &VersionChange) -> Vec<HeadChange<'_>> {
+    match change {
+        VersionChange::Insert { id } => vec![HeadChange::Insert(id)],
+        VersionChange::Delete { id } => vec![HeadChange::Delete(id)],
+        VersionChange::Update { from, to } => vec![HeadChange::Update { from, to }],
+        VersionChange::Merge {
+            delete,
+            update_from,
+            to,
+        } => delete
+            .iter()
+            .map(|id| HeadChange::Delete(id))
+            .chain([HeadChange::Update {
+                from: update_from,
+                to,
+            }])
+            .collect(),
+        VersionChange::Unmerge { from, to } => match to.split_first() {
+            None => vec![HeadChange::Delete(from)],
+            Some((first, rest)) => [HeadChange::Update { from, to: first }]
+                .into_iter()
+                .chain(rest.iter().map(|id| HeadChange::Insert(id)))
+                .collect(),
+        },
     }
 }
 

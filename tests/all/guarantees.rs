@@ -278,3 +278,60 @@ pub fn the_lock_timeout_names_the_holder(backend: Backend) {
         "the looping revision hit its time limit"
     );
 }
+
+/// The host's bookkeeping goes to the database as one batch: each
+/// statement's row count comes back in order, and a statement that fails is
+/// named by its position, with nothing after it run.
+pub fn a_batch_reports_each_statements_rows_and_names_the_one_that_fails(backend: Backend) {
+    use aludel::db::{self, Dialect, Statement, Value};
+
+    let p = TestProject::on(backend);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(async {
+            let mut conn = db::connect(&p.url()).await.expect("connects");
+            let q = match conn.dialect() {
+                Dialect::Postgresql => ["$1", "$2"],
+                _ => ["?", "?"],
+            };
+            conn.execute_script("CREATE TABLE batch (id INTEGER PRIMARY KEY, note VARCHAR(40))")
+                .await
+                .expect("creates the table");
+            conn.begin().await.expect("begins");
+            let insert = |id: i64, note: &str| {
+                Statement::new(
+                    format!("INSERT INTO batch (id, note) VALUES ({}, {})", q[0], q[1]),
+                    vec![Value::Integer(id), Value::Text(note.to_string())],
+                )
+            };
+            let counts = conn
+                .execute_batch(vec![
+                    insert(1, "it's; one"),
+                    insert(2, "two"),
+                    Statement::new("UPDATE batch SET note = 'x' WHERE id > 0", Vec::new()),
+                    Statement::new("DELETE FROM batch WHERE id = 7", Vec::new()),
+                ])
+                .await
+                .expect("the batch runs");
+            assert_eq!(counts, vec![1, 1, 2, 0]);
+            let failed = conn
+                .execute_batch(vec![
+                    insert(3, "three"),
+                    insert(1, "a duplicate key"),
+                    insert(4, "never runs"),
+                ])
+                .await
+                .expect_err("a duplicate key fails the batch");
+            assert_eq!(failed.index, 1, "{failed}");
+            conn.rollback().await.expect("rolls back");
+            if conn.transactional_ddl() {
+                let rows = conn
+                    .query("SELECT count(*) FROM batch", Vec::new())
+                    .await
+                    .expect("counts");
+                assert_eq!(rows.rows, vec![vec![Value::Integer(0)]]);
+            }
+        });
+}

@@ -127,6 +127,29 @@ fn a_mariadb_url_is_accepted_as_a_mysql_url() {
 const BASE: &str = "base00000001";
 const BAD: &str = "bad000000002";
 
+#[test]
+fn a_database_qualified_version_table_lives_in_that_database_on_mysql() {
+    let p = TestProject::on(Backend::Mysql);
+    let url = p.url();
+    let database = url.rsplit('/').next().expect("the URL names a database");
+    p.set_config("version_table", &format!("\"{database}.versions\""));
+    p.sql_revision(
+        "first0000001",
+        None,
+        "CREATE TABLE a (id INTEGER);",
+        "DROP TABLE a;",
+    );
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(
+        p.query(&format!("SELECT version_num FROM {database}.versions")),
+        vec![vec!["first0000001"]]
+    );
+    assert_eq!(p.ok(&["current"]).trim(), "first0000001 (head)");
+    // A second run finds the table it made, rather than making it again.
+    p.ok(&["downgrade", "base"]);
+    assert_eq!(p.ok(&["current"]).trim(), "");
+}
+
 fn project_with_base() -> (TestProject, String) {
     let p = TestProject::on(Backend::Mysql);
     p.sql_revision(

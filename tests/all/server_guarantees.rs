@@ -108,3 +108,15 @@ fn create_index_concurrently_runs_outside_a_transaction_under_the_runs_lock() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_batch_on_postgres_reports_each_statements_rows_and_names_the_one_that_fails() {
+    guarantees::a_batch_reports_each_statements_rows_and_names_the_one_that_fails(
+        Backend::Postgres,
+    );
+}
+
+#[test]
+fn a_batch_on_mysql_reports_each_statements_rows_and_names_the_one_that_fails() {
+    guarantees::a_batch_reports_each_statements_rows_and_names_the_one_that_fails(Backend::Mysql);
+}

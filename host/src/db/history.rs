@@ -15,7 +15,9 @@
 
 use serde::Serialize;
 
-use super::{Connection, DbError, Dialect, Value, is_missing_table, placeholders, quote};
+use super::{
+    Connection, DbError, Dialect, Statement, Value, is_missing_table, placeholders, quote,
+};
 
 /// The outcomes a history row records.
 pub const APPLIED: &str = "applied";
@@ -132,10 +134,16 @@ pub async fn record(
     version_table: &str,
     entry: &HistoryEntry,
 ) -> Result<(), DbError> {
-    let dialect = conn.dialect();
+    let statement = record_statement(conn.dialect(), version_table, entry);
+    conn.execute(&statement.sql, statement.params).await?;
+    Ok(())
+}
+
+/// The statement that appends `entry` to the audit log.
+pub fn record_statement(dialect: Dialect, version_table: &str, entry: &HistoryEntry) -> Statement {
     let p = placeholders(dialect, 17).join(", ");
-    conn.execute(
-        &format!(
+    Statement::new(
+        format!(
             "INSERT INTO {} ({COLUMNS}) VALUES ({p})",
             quote(dialect, &history_table(version_table))
         ),
@@ -159,8 +167,6 @@ pub async fn record(
             opt(&entry.error),
         ],
     )
-    .await?;
-    Ok(())
 }
 
 /// The whole audit log in the order it was written; empty when the table
@@ -220,9 +226,8 @@ pub async fn list(
         .collect())
 }
 
-/// Stores `content` under `hash` unless it is there already: the store is
-/// content-addressed, so a plugin that runs a thousand revisions is stored
-/// once. Returns whether it was stored now.
+/// Stores `content` under `hash` unless it is there already. Returns
+/// whether it was stored now.
 pub async fn store_artifact(
     conn: &mut dyn Connection,
     version_table: &str,
@@ -231,32 +236,42 @@ pub async fn store_artifact(
     content: &[u8],
     now: &str,
 ) -> Result<bool, DbError> {
-    let dialect = conn.dialect();
+    let statement = artifact_statement(conn.dialect(), version_table, hash, kind, content, now);
+    let inserted = conn.execute(&statement.sql, statement.params).await?;
+    Ok(inserted == 1)
+}
+
+/// The statement that stores `content` under `hash` unless its hash is
+/// there already: the store is content-addressed, so an existing row is the
+/// same content, and a plugin that runs a thousand revisions is stored once.
+pub fn artifact_statement(
+    dialect: Dialect,
+    version_table: &str,
+    hash: &str,
+    kind: &str,
+    content: &[u8],
+    now: &str,
+) -> Statement {
     let table = quote(dialect, &artifacts_table(version_table));
     let p = placeholders(dialect, 5);
-    // One statement that stores the content unless its hash is there
-    // already: content-addressed, so an existing row is the same content.
     let (insert, conflict) = match dialect {
         Dialect::Sqlite => ("INSERT OR IGNORE INTO", ""),
         Dialect::Postgresql => ("INSERT INTO", " ON CONFLICT (hash) DO NOTHING"),
         Dialect::Mysql => ("INSERT INTO", " ON DUPLICATE KEY UPDATE hash = hash"),
     };
-    let inserted = conn
-        .execute(
-            &format!(
-                "{insert} {table} (hash, kind, size, content, stored_at) VALUES ({}, {}, {}, {}, {}){conflict}",
-                p[0], p[1], p[2], p[3], p[4]
-            ),
-            vec![
-                Value::Text(hash.to_string()),
-                Value::Text(kind.to_string()),
-                Value::Integer(i64::try_from(content.len()).unwrap_or(i64::MAX)),
-                Value::Blob(content.to_vec()),
-                Value::Text(now.to_string()),
-            ],
-        )
-        .await?;
-    Ok(inserted == 1)
+    Statement::new(
+        format!(
+            "{insert} {table} (hash, kind, size, content, stored_at) VALUES ({}, {}, {}, {}, {}){conflict}",
+            p[0], p[1], p[2], p[3], p[4]
+        ),
+        vec![
+            Value::Text(hash.to_string()),
+            Value::Text(kind.to_string()),
+            Value::Integer(i64::try_from(content.len()).unwrap_or(i64::MAX)),
+            Value::Blob(content.to_vec()),
+            Value::Text(now.to_string()),
+        ],
+    )
 }
 
 /// The artifact stored under `hash`, if any.

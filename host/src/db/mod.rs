@@ -11,6 +11,7 @@ mod mysql;
 pub mod offline;
 mod postgres;
 mod sqlite;
+pub mod version;
 
 use std::fmt;
 use std::time::Duration;
@@ -64,6 +65,32 @@ pub enum Value {
 pub struct RowSet {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
+}
+
+/// A statement and its parameters, for [`Connection::execute_batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
+        Statement {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
+/// A statement of a batch that the database refused, and which one.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("statement {} of the batch: {source}", index + 1)]
+pub struct BatchError {
+    /// Its position in the batch, from 0.
+    pub index: usize,
+    #[source]
+    pub source: DbError,
 }
 
 /// A statement that the database refused.
@@ -193,19 +220,31 @@ pub trait Connection: Send {
     /// The heads recorded in the version table; empty when the table does
     /// not exist yet. Never writes.
     async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError>;
-    /// Creates the version table if it is missing.
+    /// Creates the version table if it is missing (its changes are portable
+    /// SQL, in [`version`]).
     async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError>;
-    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError>;
-    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError>;
-    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError>;
-    /// Removes every row of the version table (`stamp --purge`).
-    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError>;
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError>;
     async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError>;
     async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError>;
     /// Runs every statement of `sql`; returns the rows they changed.
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError>;
+
+    /// Runs `statements` in order, stopping at the first that fails, and
+    /// returns the rows each changed. The host's own bookkeeping of a
+    /// revision (version table, artifact, audit row) is one batch: a backend
+    /// that can send it in one round trip does.
+    async fn execute_batch(&mut self, statements: Vec<Statement>) -> Result<Vec<u64>, BatchError> {
+        let mut counts = Vec::with_capacity(statements.len());
+        for (index, statement) in statements.into_iter().enumerate() {
+            let rows = self
+                .execute(&statement.sql, statement.params)
+                .await
+                .map_err(|source| BatchError { index, source })?;
+            counts.push(rows);
+        }
+        Ok(counts)
+    }
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError>;
     async fn cursor_next(

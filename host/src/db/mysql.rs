@@ -46,7 +46,7 @@ use time::macros::format_description;
 
 use super::{
     ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
-    RunLock, Value,
+    RunLock, Value, quote, version,
 };
 
 /// The key column a cursor's temporary table is paged by.
@@ -194,12 +194,18 @@ impl MysqlBackend {
         Ok(())
     }
 
+    /// Whether `table` (or `database.table`) exists.
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
+        let (schema, bare) = match table.split_once('.') {
+            Some((schema, bare)) => (Some(schema), bare),
+            None => (None, table),
+        };
         let exists: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name = ?",
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
         )
-        .bind(table)
+        .bind(schema)
+        .bind(bare)
         .fetch_optional(&mut self.conn)
         .await
         .map_err(db_err)?;
@@ -544,7 +550,7 @@ impl Connection for MysqlBackend {
         }
         let sql = format!(
             "SELECT version_num FROM {} ORDER BY version_num",
-            quote_ident(table)
+            quote(Dialect::Mysql, table)
         );
         sqlx::query_scalar(AssertSqlSafe(sql))
             .fetch_all(&mut self.conn)
@@ -558,59 +564,12 @@ impl Connection for MysqlBackend {
         }
         // CREATE TABLE commits implicitly even when the table exists: ask first.
         if !self.table_exists(table).await? {
-            let sql = format!(
-                "CREATE TABLE IF NOT EXISTS {} (version_num VARCHAR(32) NOT NULL, \
-                 PRIMARY KEY (version_num))",
-                quote_ident(table)
-            );
+            let sql = version::create(Dialect::Mysql, table);
             self.run(&sql).await?;
             self.reopen_after(&sql).await?;
         }
         self.version_table_known = Some(table.to_string());
         Ok(())
-    }
-
-    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {} (version_num) VALUES (?)",
-            quote_ident(table)
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&mut self.conn)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        let sql = format!("DELETE FROM {} WHERE version_num = ?", quote_ident(table));
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&mut self.conn)
-            .await
-            .map_err(db_err)?;
-        expect_one_row(done.rows_affected(), table, id)
-    }
-
-    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {} SET version_num = ? WHERE version_num = ?",
-            quote_ident(table)
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(to)
-            .bind(from)
-            .execute(&mut self.conn)
-            .await
-            .map_err(db_err)?;
-        expect_one_row(done.rows_affected(), table, from)
-    }
-
-    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError> {
-        self.run(&format!("DELETE FROM {}", quote_ident(table)))
-            .await
-            .map(|_| ())
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
@@ -739,17 +698,6 @@ impl Connection for MysqlBackend {
         ))
         .await
         .map(|_| ())
-    }
-}
-
-fn expect_one_row(rows: u64, table: &str, id: &str) -> Result<(), DbError> {
-    if rows == 1 {
-        Ok(())
-    } else {
-        Err(DbError::new(format!(
-            "expected revision {id} in {table}, found {rows} rows: \
-             another runner changed the version table during this run"
-        )))
     }
 }
 

@@ -3,8 +3,9 @@
 //! written as literals, so that the output can be reviewed and run by a DBA
 //! with psql, mariadb or sqlite3.
 //!
-//! The version table is kept in memory from the starting heads the operator
-//! gives (`FROM:TO`), as Alembic's offline mode does. A revision that needs
+//! The version table's heads are the starting heads the operator gives
+//! (`FROM:TO`), as in Alembic's offline mode; the run plans every step from
+//! them and only records the changes, as SQL. A revision that needs
 //! the result of a query cannot run offline: `query` and `open-cursor` fail
 //! with an error that says so.
 
@@ -60,7 +61,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for `dialect` whose version table starts at `heads`.
+    /// A recorder for `dialect` whose version table starts at `heads`
+    /// (what `current_heads` answers throughout).
     pub fn new(dialect: Dialect, heads: Vec<String>, script: Script) -> Self {
         Recorder {
             dialect,
@@ -69,10 +71,6 @@ impl Recorder {
             table_created: !heads.is_empty(),
             heads,
         }
-    }
-
-    fn quote(&self, name: &str) -> String {
-        super::quote(self.dialect, name)
     }
 
     fn offline_error(what: &str) -> DbError {
@@ -294,59 +292,10 @@ impl Connection for Recorder {
 
     async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
         if !self.table_created {
-            self.script.statement(&format!(
-                "CREATE TABLE IF NOT EXISTS {} (version_num VARCHAR(32) NOT NULL, \
-                 CONSTRAINT {} PRIMARY KEY (version_num))",
-                self.quote(table),
-                self.quote(&format!(
-                    "{}_pkc",
-                    table.rsplit('.').next().unwrap_or(table)
-                ))
-            ));
+            self.script
+                .statement(&super::version::create(self.dialect, table));
             self.table_created = true;
         }
-        Ok(())
-    }
-
-    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        self.script.statement(&format!(
-            "INSERT INTO {} (version_num) VALUES ({})",
-            self.quote(table),
-            literal(self.dialect, &Value::Text(id.to_string()))?
-        ));
-        self.heads.push(id.to_string());
-        Ok(())
-    }
-
-    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        self.script.statement(&format!(
-            "DELETE FROM {} WHERE version_num = {}",
-            self.quote(table),
-            literal(self.dialect, &Value::Text(id.to_string()))?
-        ));
-        self.heads.retain(|h| h != id);
-        Ok(())
-    }
-
-    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError> {
-        self.script.statement(&format!(
-            "UPDATE {} SET version_num = {} WHERE version_num = {}",
-            self.quote(table),
-            literal(self.dialect, &Value::Text(to.to_string()))?,
-            literal(self.dialect, &Value::Text(from.to_string()))?
-        ));
-        for head in &mut self.heads {
-            if head == from {
-                *head = to.to_string();
-            }
-        }
-        Ok(())
-    }
-
-    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError> {
-        self.script
-            .statement(&format!("DELETE FROM {}", self.quote(table)));
-        self.heads.clear();
         Ok(())
     }
 

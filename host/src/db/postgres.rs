@@ -41,7 +41,7 @@ use sqlx::{
 
 use super::{
     ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
-    RunLock, Value, quote_ident,
+    RunLock, Value, quote_ident, version,
 };
 
 /// `application_name` of aludel's sessions, so `pg_stat_activity` (and a
@@ -513,17 +513,6 @@ fn trim_statement(sql: &str) -> &str {
     sql.trim().trim_end_matches(';').trim_end()
 }
 
-fn expect_one_row(rows: u64, table: &str, id: &str) -> Result<(), DbError> {
-    if rows == 1 {
-        Ok(())
-    } else {
-        Err(DbError::new(format!(
-            "expected revision {id} in {table}, found {rows} rows: \
-             another runner changed the version table during this run"
-        )))
-    }
-}
-
 #[async_trait]
 impl Connection for PostgresBackend {
     fn dialect(&self) -> Dialect {
@@ -608,49 +597,10 @@ impl Connection for PostgresBackend {
         if self.version_table_known.as_deref() == Some(table) {
             return Ok(());
         }
-        let bare = table.rsplit('.').next().unwrap_or(table);
-        // The shape of Alembic's alembic_version, so the table reads the same.
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {t} (version_num VARCHAR(32) NOT NULL, \
-             CONSTRAINT {pk} PRIMARY KEY (version_num))",
-            t = qualified(table),
-            pk = quote_ident(&format!("{bare}_pkc")),
-        );
-        self.script(&sql).await?;
+        self.script(&version::create(Dialect::Postgresql, table))
+            .await?;
         self.version_table_known = Some(table.to_string());
         Ok(())
-    }
-
-    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        let sql = format!("INSERT INTO {} (version_num) VALUES ($1)", qualified(table));
-        self.run(&sql, vec![Value::Text(id.to_string())]).await?;
-        Ok(())
-    }
-
-    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        let sql = format!("DELETE FROM {} WHERE version_num = $1", qualified(table));
-        let n = self.run(&sql, vec![Value::Text(id.to_string())]).await?;
-        expect_one_row(n, table, id)
-    }
-
-    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {} SET version_num = $1 WHERE version_num = $2",
-            qualified(table)
-        );
-        let n = self
-            .run(
-                &sql,
-                vec![Value::Text(to.to_string()), Value::Text(from.to_string())],
-            )
-            .await?;
-        expect_one_row(n, table, from)
-    }
-
-    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError> {
-        self.script(&format!("DELETE FROM {}", qualified(table)))
-            .await
-            .map(|_| ())
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {

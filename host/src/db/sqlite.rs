@@ -19,13 +19,19 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{
     Arguments, AssertSqlSafe, Column, ConnectOptions, Decode, Executor, Row, SqlSafeStr, Sqlite,
-    Statement, TypeInfo, ValueRef,
+    Statement as _, TypeInfo, ValueRef,
 };
 
+use futures::TryStreamExt;
+use sqlx::Either;
+
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
-    RunLock, Value, quote_ident,
+    BatchError, ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH,
+    RowSet, RunLock, Statement, Value, offline, quote, quote_ident, version,
 };
+
+/// The largest blob a batch inlines as a literal (see `execute_batch`).
+const INLINE_BLOB_MAX: usize = 64 * 1024;
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,6 +66,35 @@ impl SqliteBackend {
 
     async fn run(&mut self, sql: &str) -> Result<(), DbError> {
         self.script(sql).await.map(|_| ())
+    }
+
+    /// Runs the statements gathered in `script` and appends the rows each
+    /// changed to `counts`; empties `script`.
+    async fn run_batch_script(
+        &mut self,
+        script: &mut String,
+        counts: &mut Vec<u64>,
+    ) -> Result<(), BatchError> {
+        if script.is_empty() {
+            return Ok(());
+        }
+        let sql = std::mem::take(script);
+        let mut results = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut self.conn);
+        loop {
+            match results.try_next().await {
+                Ok(Some(Either::Left(done))) => counts.push(done.rows_affected()),
+                Ok(Some(Either::Right(_))) => {}
+                Ok(None) => return Ok(()),
+                // SQLite stops at the failing statement: the ones before
+                // it have each reported their count.
+                Err(e) => {
+                    return Err(BatchError {
+                        index: counts.len(),
+                        source: e.into(),
+                    });
+                }
+            }
+        }
     }
 
     async fn script(&mut self, sql: &str) -> Result<u64, DbError> {
@@ -165,11 +200,17 @@ impl Connection for SqliteBackend {
 
     async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         if self.version_table_known.as_deref() != Some(table) {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
-                    .bind(table)
-                    .fetch_optional(&mut self.conn)
-                    .await?;
+            // `schema.table` names an attached database's table.
+            let (schema, bare) = match table.split_once('.') {
+                Some((schema, bare)) => (quote(Dialect::Sqlite, schema), bare),
+                None => ("main".to_string(), table),
+            };
+            let sql =
+                format!("SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?");
+            let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(bare)
+                .fetch_optional(&mut self.conn)
+                .await?;
             if exists.is_none() {
                 return Ok(Vec::new());
             }
@@ -177,7 +218,7 @@ impl Connection for SqliteBackend {
         }
         let sql = format!(
             "SELECT version_num FROM {} ORDER BY version_num",
-            quote_ident(table)
+            quote(Dialect::Sqlite, table)
         );
         Ok(sqlx::query_scalar(AssertSqlSafe(sql))
             .fetch_all(&mut self.conn)
@@ -188,55 +229,9 @@ impl Connection for SqliteBackend {
         if self.version_table_known.as_deref() == Some(table) {
             return Ok(());
         }
-        // The shape of Alembic's alembic_version, so the table reads the same.
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {t} (version_num VARCHAR(32) NOT NULL, \
-             CONSTRAINT {pk} PRIMARY KEY (version_num))",
-            t = quote_ident(table),
-            pk = quote_ident(&format!("{table}_pkc")),
-        );
-        self.run(&sql).await?;
+        self.run(&version::create(Dialect::Sqlite, table)).await?;
         self.version_table_known = Some(table.to_string());
         Ok(())
-    }
-
-    async fn insert_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {} (version_num) VALUES (?)",
-            quote_ident(table)
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&mut self.conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_head(&mut self, table: &str, id: &str) -> Result<(), DbError> {
-        let sql = format!("DELETE FROM {} WHERE version_num = ?", quote_ident(table));
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .execute(&mut self.conn)
-            .await?;
-        expect_one_row(done.rows_affected(), table, id)
-    }
-
-    async fn update_head(&mut self, table: &str, from: &str, to: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "UPDATE {} SET version_num = ? WHERE version_num = ?",
-            quote_ident(table)
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(to)
-            .bind(from)
-            .execute(&mut self.conn)
-            .await?;
-        expect_one_row(done.rows_affected(), table, from)
-    }
-
-    async fn purge_heads(&mut self, table: &str) -> Result<(), DbError> {
-        self.run(&format!("DELETE FROM {}", quote_ident(table)))
-            .await
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
@@ -284,6 +279,45 @@ impl Connection for SqliteBackend {
 
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
         self.script(sql).await
+    }
+
+    /// One hop to sqlx's worker thread for the whole batch, where each
+    /// statement alone would cost a hop there and back: the statements go as
+    /// one script with their parameters as literals. A large blob (a
+    /// plugin's component) keeps its bound parameter, since its literal
+    /// would be twice its size in SQL text to parse.
+    async fn execute_batch(&mut self, statements: Vec<Statement>) -> Result<Vec<u64>, BatchError> {
+        let mut counts = Vec::with_capacity(statements.len());
+        // Statements gathered in `script`, not yet sent.
+        let mut script = String::new();
+        let mut pending = 0;
+        for statement in statements {
+            let large = statement
+                .params
+                .iter()
+                .any(|v| matches!(v, Value::Blob(b) if b.len() > INLINE_BLOB_MAX));
+            if large {
+                self.run_batch_script(&mut script, &mut counts).await?;
+                pending = 0;
+                let index = counts.len();
+                let rows = self
+                    .execute(&statement.sql, statement.params)
+                    .await
+                    .map_err(|source| BatchError { index, source })?;
+                counts.push(rows);
+            } else {
+                let sql = offline::inline(Dialect::Sqlite, &statement.sql, &statement.params)
+                    .map_err(|source| BatchError {
+                        index: counts.len() + pending,
+                        source,
+                    })?;
+                script.push_str(&sql);
+                script.push_str(";\n");
+                pending += 1;
+            }
+        }
+        self.run_batch_script(&mut script, &mut counts).await?;
+        Ok(counts)
     }
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
@@ -350,17 +384,6 @@ impl Connection for SqliteBackend {
 
 fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
-}
-
-fn expect_one_row(rows: u64, table: &str, id: &str) -> Result<(), DbError> {
-    if rows == 1 {
-        Ok(())
-    } else {
-        Err(DbError::new(format!(
-            "expected revision {id} in {table}, found {rows} rows: \
-             another runner changed the version table during this run"
-        )))
-    }
 }
 
 /// The run lock on SQLite: an exclusive OS lock on a file beside the
