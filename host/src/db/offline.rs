@@ -118,7 +118,7 @@ pub fn literal(dialect: Dialect, value: &Value) -> Result<String, DbError> {
         }
         Value::Text(s) => text(s),
         Value::Blob(b) => {
-            let hex: String = b.iter().map(|byte| format!("{byte:02x}")).collect();
+            let hex = hex::encode(b);
             match dialect {
                 Dialect::Postgresql => format!("'\\x{hex}'::bytea"),
                 _ => format!("X'{hex}'"),
