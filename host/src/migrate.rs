@@ -229,7 +229,7 @@ impl<'a> Migrator<'a> {
                 }
                 records.push(self.history_record(&entry));
             }
-            self.write_records(table, head_changes(&step.change), records)
+            self.write_records(table, head_changes(&step.change), records, false, false)
                 .await?;
             step.apply(&mut heads);
         }
@@ -293,7 +293,19 @@ impl<'a> Migrator<'a> {
                 }
             }
             let in_transaction = mode != TransactionMode::None || self.dry_run;
-            if in_transaction {
+            // Where DDL is transactional, a step writes its version-table
+            // change before its revision runs, together with the BEGIN of a
+            // transaction it opens, and its audit records after, together
+            // with the COMMIT of one it closes: three round trips a
+            // revision, as many as its SQL alone would take. The first
+            // transaction begins on its own, to check the heads first.
+            // MySQL (DDL commits implicitly), dry runs and offline scripts
+            // keep begin, revision, records, commit.
+            let fold = in_transaction
+                && !self.dry_run
+                && self.offline.is_none()
+                && self.conn().transactional_ddl();
+            if in_transaction && !(fold && i > 0) {
                 self.conn()
                     .begin()
                     .await
@@ -323,7 +335,12 @@ impl<'a> Migrator<'a> {
             let mut step_started = (now_rfc3339(), Instant::now());
             while failure.is_none() && k < end {
                 step_started = (now_rfc3339(), Instant::now());
-                match self.run_step(&plan[k], &prepared[k], mode).await {
+                let ends = Ends {
+                    fold,
+                    begin: fold && i > 0 && k == i,
+                    commit: fold && k + 1 == end,
+                };
+                match self.run_step(&plan[k], &prepared[k], mode, ends).await {
                     Ok(done) => {
                         plan[k].apply(&mut group_heads);
                         group_done.push(done);
@@ -372,10 +389,12 @@ impl<'a> Migrator<'a> {
             if self.dry_run {
                 self.rollback().await;
             } else if in_transaction {
-                self.conn()
-                    .commit()
-                    .await
-                    .map_err(|e| Error::database("committing", e))?;
+                if !fold {
+                    self.conn()
+                        .commit()
+                        .await
+                        .map_err(|e| Error::database("committing", e))?;
+                }
                 self.audit_ready = true;
             }
             heads = group_heads;
@@ -546,7 +565,7 @@ impl<'a> Migrator<'a> {
             }
             entry.error = Some("resolved by hand: completed (--applied)".to_string());
             records.push(self.history_record(&entry));
-            self.write_records(&table, head_changes(&step.change), records)
+            self.write_records(&table, head_changes(&step.change), records, false, false)
                 .await?;
         } else {
             entry.error = Some("resolved by hand: undone (--rolled-back)".to_string());
@@ -599,14 +618,16 @@ impl<'a> Migrator<'a> {
         }
     }
 
-    /// Runs one step inside whatever transaction the caller opened: the
-    /// revision's component, then its version-table change. On failure the
-    /// writes that succeeded come back with the error.
+    /// Runs one step inside whatever transaction the caller opened (or the
+    /// step opens and closes, by `ends`): its version-table change, the
+    /// revision's component and its audit records. On failure the writes
+    /// that succeeded come back with the error.
     async fn run_step(
         &mut self,
         step: &Step,
         component: &Prepared,
         mode: TransactionMode,
+        ends: Ends,
     ) -> Result<Applied, (Error, Vec<String>)> {
         let revision = self.revision(&step.revision).map_err(|e| (e, Vec::new()))?;
         let table = self.table().to_string();
@@ -646,6 +667,14 @@ impl<'a> Migrator<'a> {
                 ),
             });
         }
+        if ends.fold {
+            // Checked before the revision runs: a version table another
+            // runner moved stops the step before it does anything.
+            let changes = head_changes(&step.change);
+            self.write_records(&table, changes, Vec::new(), ends.begin, false)
+                .await
+                .map_err(|e| (e, Vec::new()))?;
+        }
         let args = revision.args.to_string();
         let job = Job {
             revision: &revision.id,
@@ -659,9 +688,10 @@ impl<'a> Migrator<'a> {
         self.conn = Some(conn);
         let stats = result.map_err(|e| (e.into(), writes.clone()))?;
 
-        // The version-table change and, online, what the audit log keeps of
-        // the step: in the revision's transaction, so a rollback takes the
-        // record with it and the log never claims what did not happen.
+        // What the audit log keeps of the step (and the version-table change,
+        // unless it went first): in the revision's transaction, so a
+        // rollback takes the record with it and the log never claims what
+        // did not happen.
         let mut records = Vec::new();
         if self.offline.is_none() {
             let outcome = match step.direction {
@@ -682,8 +712,13 @@ impl<'a> Migrator<'a> {
             records.extend(self.plugin_artifact(&revision, component));
             records.push(self.history_record(&entry));
         }
+        let changes = if ends.fold {
+            Vec::new()
+        } else {
+            head_changes(&step.change)
+        };
         if let Err(e) = self
-            .write_records(&table, head_changes(&step.change), records)
+            .write_records(&table, changes, records, false, ends.commit)
             .await
         {
             return Err((e, writes));
@@ -715,18 +750,23 @@ impl<'a> Migrator<'a> {
     }
 
     /// Writes a step's version-table `changes` and the `records` that
-    /// commit with them, as one batch (one round trip where the backend
-    /// can), then checks that each change found the row the plan was made
-    /// from.
+    /// commit with them as one batch (one round trip where the backend
+    /// can), after a BEGIN with `begin` and before a COMMIT with `commit`,
+    /// and checks that each change found the row the plan was made from.
     async fn write_records(
         &mut self,
         table: &str,
         changes: Vec<HeadChange<'_>>,
         records: Vec<Record>,
+        begin: bool,
+        commit: bool,
     ) -> Result<(), Error> {
         let dialect = self.conn().dialect();
-        let mut what = Vec::with_capacity(changes.len() + records.len());
+        let mut what = Vec::with_capacity(changes.len() + records.len() + 2);
         let mut batch = Vec::with_capacity(changes.len() + records.len());
+        if begin {
+            what.push("starting a transaction");
+        }
         for change in &changes {
             what.push("updating the version table");
             batch.push(change.statement(dialect, table));
@@ -741,10 +781,19 @@ impl<'a> Migrator<'a> {
                 .await
                 .map_err(|e| Error::database("creating the version table", e))?;
         }
-        let counts = conn
-            .execute_batch(batch)
-            .await
-            .map_err(|e| Error::database(what[e.index], e.source))?;
+        if commit {
+            what.push("committing");
+        }
+        // A step writes its changes and its records apart: never both ends.
+        debug_assert!(!(begin && commit));
+        let done = if begin {
+            conn.begin_with(batch).await
+        } else if commit {
+            conn.execute_batch_and_commit(batch).await
+        } else {
+            conn.execute_batch(batch).await
+        };
+        let counts = done.map_err(|e| Error::database(what[e.index], e.source))?;
         // Offline, nothing answers: the SQL is only recorded.
         if self.offline.is_none() {
             for (change, rows) in changes.iter().zip(counts) {
@@ -936,7 +985,8 @@ impl<'a> Migrator<'a> {
             Ok(artifact) => {
                 let records = vec![artifact, self.history_record(&entry)];
                 let table = self.table().to_string();
-                self.write_records(&table, Vec::new(), records).await
+                self.write_records(&table, Vec::new(), records, false, false)
+                    .await
             }
             Err(e) => Err(e),
         };
@@ -1164,6 +1214,17 @@ impl<'a> Migrator<'a> {
             tracing::error!("rolling back failed: {e}");
         }
     }
+}
+
+/// How a step meets the ends of its transaction (see `run_plan`).
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    /// The version-table change goes before the revision runs.
+    fold: bool,
+    /// The step begins the transaction, with its version-table change.
+    begin: bool,
+    /// The step commits the transaction, with its records.
+    commit: bool,
 }
 
 /// A statement the host writes beside a step's version-table change, and

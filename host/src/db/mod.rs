@@ -246,6 +246,37 @@ pub trait Connection: Send {
         Ok(counts)
     }
 
+    /// Begins a transaction and runs `statements` in it, in one round trip
+    /// where the backend can. Returns the rows each statement changed; a
+    /// failed BEGIN has the index 0, statement `i` the index `i + 1`.
+    async fn begin_with(&mut self, statements: Vec<Statement>) -> Result<Vec<u64>, BatchError> {
+        self.begin()
+            .await
+            .map_err(|source| BatchError { index: 0, source })?;
+        self.execute_batch(statements)
+            .await
+            .map_err(|e| BatchError {
+                index: e.index + 1,
+                source: e.source,
+            })
+    }
+
+    /// Runs `statements` in the open transaction, then commits, in one round
+    /// trip where the backend can. When a statement fails nothing is
+    /// committed and the transaction is the caller's to roll back; a failed
+    /// COMMIT has the index `statements.len()`.
+    async fn execute_batch_and_commit(
+        &mut self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<u64>, BatchError> {
+        let index = statements.len();
+        let counts = self.execute_batch(statements).await?;
+        self.commit()
+            .await
+            .map_err(|source| BatchError { index, source })?;
+        Ok(counts)
+    }
+
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError>;
     async fn cursor_next(
         &mut self,

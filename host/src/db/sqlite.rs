@@ -278,7 +278,30 @@ impl Connection for SqliteBackend {
     }
 
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
-        self.script(sql).await
+        // SQLite reports, for DDL, the rows changed by the last INSERT,
+        // UPDATE or DELETE before it (sqlite3_changes is not reset): a
+        // CREATE TABLE after the version-table change would count its row.
+        // total_changes() before and after the script, in the same round
+        // trip, counts what the script itself did. The first row is the
+        // prefix's; the last, the suffix's (the line break ends a trailing
+        // comment).
+        let wrapped = format!("SELECT total_changes();\n{sql}\n;SELECT total_changes();");
+        let mut results = sqlx::raw_sql(AssertSqlSafe(wrapped)).fetch_many(&mut self.conn);
+        let mut before = None;
+        let mut last = None;
+        while let Some(item) = results.try_next().await? {
+            if let Either::Right(row) = item {
+                if before.is_none() {
+                    before = Some(row.try_get::<i64, _>(0)?);
+                }
+                last = Some(row);
+            }
+        }
+        let after = match last {
+            Some(row) => row.try_get::<i64, _>(0).unwrap_or(0),
+            None => 0,
+        };
+        Ok(u64::try_from(after - before.unwrap_or(after)).unwrap_or(0))
     }
 
     /// One hop to sqlx's worker thread for the whole batch, where each
@@ -317,6 +340,28 @@ impl Connection for SqliteBackend {
             }
         }
         self.run_batch_script(&mut script, &mut counts).await?;
+        Ok(counts)
+    }
+
+    async fn begin_with(&mut self, statements: Vec<Statement>) -> Result<Vec<u64>, BatchError> {
+        let mut batch = Vec::with_capacity(statements.len() + 1);
+        batch.push(Statement::new("BEGIN IMMEDIATE", Vec::new()));
+        batch.extend(statements);
+        let mut counts = self.execute_batch(batch).await?;
+        counts.remove(0);
+        Ok(counts)
+    }
+
+    async fn execute_batch_and_commit(
+        &mut self,
+        mut statements: Vec<Statement>,
+    ) -> Result<Vec<u64>, BatchError> {
+        // SQLite stops at a failing statement: when one fails, COMMIT is
+        // not reached and the transaction stays open for the rollback, as
+        // after a failed COMMIT (a busy database).
+        statements.push(Statement::new("COMMIT", Vec::new()));
+        let mut counts = self.execute_batch(statements).await?;
+        counts.pop();
         Ok(counts)
     }
 
