@@ -54,9 +54,13 @@ async fn run(
         args: "{}",
         offline: false,
     };
+    // Inside a transaction, as the migrator runs a revision.
+    let mut conn = conn;
+    conn.begin().await.expect("begin");
     let started = Instant::now();
-    let (conn, _, result) = runtime.run(prepared, &job, conn).await;
+    let (mut conn, _, result) = runtime.run(prepared, &job, conn).await;
     let took = started.elapsed();
+    conn.commit().await.expect("commit");
     if let Err(e) = result {
         panic!("the revision in {} failed: {e}", dir.display());
     }
@@ -136,8 +140,10 @@ fn main() {
         // Per call: CALLS `db.execute("SELECT ?")` from JavaScript, less a
         // no-op run, against the same statements through the host's
         // connection with no guest at all.
+        // Both inside one transaction, as a revision's statements run.
         let (c, js_calls) = run(&runtime, &prepared, &calls, conn).await;
         conn = c;
+        conn.begin().await.expect("begin");
         let started = Instant::now();
         for i in 0..CALLS {
             conn.execute("SELECT ?", vec![Value::Integer(i as i64)])
@@ -145,6 +151,7 @@ fn main() {
                 .expect("SELECT ? runs");
         }
         let native_calls = started.elapsed();
+        conn.rollback().await.expect("rollback");
         let js_per_call = (js_calls.saturating_sub(warm)).as_secs_f64() * 1e6 / CALLS as f64;
         let native_per_call = native_calls.as_secs_f64() * 1e6 / CALLS as f64;
 
