@@ -1,12 +1,13 @@
 //! The verbs that touch a database: `upgrade`, `downgrade`, `current`.
 //!
 //! A plan comes from the pure graph; this module walks it. Every step runs
-//! in its own transaction together with its version-table change: `begin`,
-//! check the version table still says what the plan expects, run the
-//! revision's component, change the version table, `commit`. Any failure
-//! rolls that step back and stops the run, so the database is left as it was
-//! before the failing revision; the steps before it stay applied and are
-//! reported.
+//! in its own transaction together with its version-table change and its
+//! audit records: `begin`, change the version table (checking that it still
+//! says what the plan expects), run the revision's component, write the
+//! records, `commit` (on MySQL the version table changes after the revision:
+//! see docs/runtime.md). Any failure rolls that step back and stops the run,
+//! so the database is left as it was before the failing revision; the steps
+//! before it stay applied and are reported.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
