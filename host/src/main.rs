@@ -14,10 +14,17 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // The whole chain, so the message says what was being done and why it failed.
-            eprintln!("error: {err}");
+            // The whole chain, so the message says what was being done and
+            // why it failed; a cause whose text the message already holds
+            // (a failed step shows its revision's error) is not repeated.
+            let mut shown = err.to_string();
+            eprintln!("error: {shown}");
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    shown = text;
+                }
             }
             ExitCode::from(1)
         }

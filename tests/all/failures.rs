@@ -136,10 +136,16 @@ fn a_sql_revision_whose_second_statement_fails_leaves_nothing_of_the_first() {
         "INSERT INTO kept (note) VALUES ('three');\nINSERT INTO missing_table VALUES (1);\n",
         "",
     );
-    upgrade_fails_with(
+    let stderr = upgrade_fails_with(
         &p,
         &before,
         &[&format!("revision {BAD} failed"), "missing_table"],
+    );
+    // Said once: the error's causes add only what its message lacks.
+    assert_eq!(
+        stderr.matches(&format!("revision {BAD} failed")).count(),
+        1,
+        "{stderr}"
     );
 }
 
