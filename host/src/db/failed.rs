@@ -8,7 +8,7 @@
 //! Written with the portable statements of the [`Connection`] trait, so
 //! every backend has it without code of its own.
 
-use super::{Connection, DbError, is_missing_table, placeholders, quote};
+use super::{Connection, DbError, is_missing_table, placeholders, query_own_table, quote};
 
 /// One unresolved failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,10 +38,8 @@ pub async fn list(
         "SELECT revision, direction, failed_at, error, statements FROM {} ORDER BY failed_at",
         quote(dialect, &table_for(version_table))
     );
-    let rows = match conn.query(&sql, Vec::new()).await {
-        Ok(rows) => rows,
-        Err(e) if is_missing_table(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(rows) = query_own_table(conn, &sql, Vec::new()).await? else {
+        return Ok(Vec::new());
     };
     Ok(rows
         .rows

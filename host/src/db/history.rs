@@ -15,9 +15,7 @@
 
 use serde::Serialize;
 
-use super::{
-    Connection, DbError, Dialect, Statement, Value, is_missing_table, placeholders, quote,
-};
+use super::{Connection, DbError, Dialect, Statement, Value, placeholders, query_own_table, quote};
 
 /// The outcomes a history row records.
 pub const APPLIED: &str = "applied";
@@ -181,10 +179,8 @@ pub async fn list(
         "SELECT id, {COLUMNS} FROM {} ORDER BY id",
         quote(dialect, &history_table(version_table))
     );
-    let rows = match conn.query(&sql, Vec::new()).await {
-        Ok(rows) => rows,
-        Err(e) if is_missing_table(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(rows) = query_own_table(conn, &sql, Vec::new()).await? else {
+        return Ok(Vec::new());
     };
     Ok(rows
         .rows
@@ -224,21 +220,6 @@ pub async fn list(
             }
         })
         .collect())
-}
-
-/// Stores `content` under `hash` unless it is there already. Returns
-/// whether it was stored now.
-pub async fn store_artifact(
-    conn: &mut dyn Connection,
-    version_table: &str,
-    hash: &str,
-    kind: &str,
-    content: &[u8],
-    now: &str,
-) -> Result<bool, DbError> {
-    let statement = artifact_statement(conn.dialect(), version_table, hash, kind, content, now);
-    let inserted = conn.execute(&statement.sql, statement.params).await?;
-    Ok(inserted == 1)
 }
 
 /// The statement that stores `content` under `hash` unless its hash is
@@ -286,10 +267,8 @@ pub async fn load_artifact(
         quote(dialect, &artifacts_table(version_table)),
         placeholders(dialect, 1)[0]
     );
-    let rows = match conn.query(&sql, vec![Value::Text(hash.to_string())]).await {
-        Ok(rows) => rows,
-        Err(e) if is_missing_table(&e) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(rows) = query_own_table(conn, &sql, vec![Value::Text(hash.to_string())]).await? else {
+        return Ok(None);
     };
     Ok(rows
         .rows

@@ -385,6 +385,20 @@ pub(crate) fn is_missing_table(e: &DbError) -> bool {
         || e.message.contains("doesn't exist")
 }
 
+/// Reads one of aludel's own tables, which are created on first use: a
+/// table that does not exist yet reads as no rows (`None`).
+pub(crate) async fn query_own_table(
+    conn: &mut dyn Connection,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<Option<RowSet>, DbError> {
+    match conn.query(sql, params).await {
+        Ok(rows) => Ok(Some(rows)),
+        Err(e) if is_missing_table(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Quotes an identifier the host itself puts into SQL (the version table's
 /// name). Names are validated when the configuration is read; quoting is the
 /// second fence.
