@@ -11,9 +11,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use aludel::migrate::Migrator;
+use aludel::ops::{self, Options};
 use aludel::project::Project;
-use aludel::runtime::{Runtime, RuntimeOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
@@ -36,10 +35,6 @@ fn main() {
     generate_project(&project_dir, count);
     let project =
         Project::open(&project_dir.join("aludel.toml")).expect("the generated project opens");
-    let options = RuntimeOptions {
-        cache_dir: Some(work.path().join("cache")),
-        ..RuntimeOptions::default()
-    };
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -48,7 +43,7 @@ fn main() {
     rt.block_on(async {
         // Warm the disk cache once, as a deployment's second run would find it.
         let warm_db = db_dir.path().join("warm.db");
-        run_aludel(&project, &options, &warm_db).await;
+        run_aludel(&project, &warm_db).await;
 
         let mut aludel_times = Vec::new();
         let mut raw_times = Vec::new();
@@ -57,11 +52,11 @@ fn main() {
             let aludel_db = db_dir.path().join(format!("aludel-{round}.db"));
             let raw_db = db_dir.path().join(format!("raw-{round}.db"));
             let (aludel, raw) = if round % 2 == 0 {
-                let a = run_aludel(&project, &options, &aludel_db).await;
+                let a = run_aludel(&project, &aludel_db).await;
                 (a, run_raw(&project, &raw_db).await)
             } else {
                 let r = run_raw(&project, &raw_db).await;
-                (run_aludel(&project, &options, &aludel_db).await, r)
+                (run_aludel(&project, &aludel_db).await, r)
             };
             aludel_times.push(aludel);
             raw_times.push(raw);
@@ -100,7 +95,8 @@ fn generate_project(dir: &Path, count: usize) {
     std::fs::create_dir_all(dir.join("versions")).expect("create versions/");
     std::fs::write(
         dir.join("aludel.toml"),
-        "[database]\nurl = \"sqlite://unused.db\"\n",
+        // The component cache beside the project: the warm-up run fills it.
+        "[database]\nurl = \"sqlite://unused.db\"\n[runtime]\ncache_dir = \"cache\"\n",
     )
     .expect("write aludel.toml");
     let mut parent: Option<String> = None;
@@ -135,15 +131,18 @@ fn generate_project(dir: &Path, count: usize) {
 }
 
 /// Everything a second `aludel upgrade head` does, but process start-up:
-/// read the project, start the engine, connect, plan, run each revision.
-async fn run_aludel(project_template: &Project, options: &RuntimeOptions, db: &Path) -> Duration {
+/// read the project, start the engine, connect, take the lock, plan, run
+/// each revision, release the lock: the library's verb, as the CLI calls it.
+async fn run_aludel(project_template: &Project, db: &Path) -> Duration {
     let started = Instant::now();
     let project = Project::open(&project_template.root.join("aludel.toml")).expect("project opens");
-    let runtime = Runtime::new(options.clone()).expect("runtime starts");
-    let url = format!("sqlite://{}", db.display());
-    let conn = aludel::db::connect(&url).await.expect("connects");
-    let mut migrator = Migrator::new(&project, &runtime, conn).expect("graph is valid");
-    let applied = migrator.upgrade("head").await.expect("upgrade succeeds");
+    let options = Options {
+        url: Some(format!("sqlite://{}", db.display())),
+        ..Options::default()
+    };
+    let applied = ops::upgrade(&project, &options, "head", false)
+        .await
+        .expect("upgrade succeeds");
     assert_eq!(applied.len(), project.revisions.len());
     started.elapsed()
 }

@@ -3,9 +3,9 @@
 
 use thiserror::Error;
 
-use crate::db::failed::FailedRevision;
-use crate::db::{ConnectError, DbError};
+use crate::db::{ConnectError, DbError, LockError};
 use crate::graph::GraphError;
+use crate::ledger::{FailedRevision, Mismatch};
 use crate::project::ProjectError;
 use crate::runtime::{LoadError, RunError};
 
@@ -17,6 +17,8 @@ pub enum Error {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
@@ -73,7 +75,7 @@ pub enum Error {
     },
     /// Applied revisions whose directories changed since they ran.
     #[error("{}", changed_message(.0))]
-    Changed(Vec<crate::audit::Mismatch>),
+    Changed(Vec<Mismatch>),
     #[error(
         "revision {0} is not applied according to the audit log: only an applied revision's \
          change can be accepted"
@@ -84,11 +86,6 @@ pub enum Error {
          when it is applied (or stamped) by this version of aludel"
     )]
     NotStored(String),
-    #[error("`{prefix}` matches several stored revisions: {}; give more of the id", candidates.join(", "))]
-    AmbiguousStored {
-        prefix: String,
-        candidates: Vec<String>,
-    },
     #[error(
         "the stored artifact {hash} of revision {revision} is unreadable: {detail}; \
          restore the revision's directory in versions/"
@@ -106,6 +103,34 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cannot tell the SQL dialect of {0}: offline mode needs a sqlite:, postgres:// or mysql:// URL"
+    )]
+    OfflineDialect(String),
+    #[error(
+        "offline downgrade needs FROM:TO (e.g. `downgrade --sql head:base`): \
+         without a database there is no current revision to start from"
+    )]
+    OfflineNeedsFrom,
+    #[error(
+        "revision {revision} is not a head (heads: {}): pass --splice to start a \
+         new branch from it, or name a head with --head",
+        heads.join(", ")
+    )]
+    NotAHead {
+        revision: String,
+        heads: Vec<String>,
+    },
+    #[error(
+        "merge needs at least two revisions, and `{specs}` names {}: \
+         there is nothing to merge (see `aludel heads`)",
+        match found.as_slice() {
+            [] => "none".to_string(),
+            [one] => format!("only {one}"),
+            many => many.join(", "),
+        }
+    )]
+    NothingToMerge { specs: String, found: Vec<String> },
     #[error("cannot start the WebAssembly runtime: {0}")]
     Runtime(String),
     #[error("internal error (please report it): {0}")]
@@ -142,7 +167,7 @@ fn step_note(revision: &str, applied: &[String], rolled_back: &[String], partial
     note
 }
 
-fn changed_message(mismatches: &[crate::audit::Mismatch]) -> String {
+fn changed_message(mismatches: &[Mismatch]) -> String {
     mismatches
         .iter()
         .map(|m| m.to_string())

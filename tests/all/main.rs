@@ -10,6 +10,7 @@ mod e2e;
 mod failures;
 mod guarantees;
 mod js;
+mod library;
 mod mysql;
 mod offline;
 mod postgres;

@@ -4,7 +4,6 @@
 //! does for checksums. Never automatic: a changed revision is refused until
 //! someone decides.
 
-use aludel::migrate::Migrator;
 use clap::Args;
 
 use super::Global;
@@ -17,13 +16,7 @@ pub struct AcceptArgs {
 
 pub async fn run(args: AcceptArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
-    let runtime = super::runtime(&project)?;
-    let conn = super::connect(&project, global).await?;
-    let lock = super::lock(&project, global).await?;
-    let mut migrator = Migrator::new(&project, &runtime, conn)?;
-    let result = migrator.accept(&args.revision).await;
-    super::release(lock).await;
-    match result? {
+    match aludel::ops::accept(&project, &global.options(), &args.revision).await? {
         Some(checksum) => eprintln!("accepted {}: its checksum is now {checksum}", args.revision),
         None => eprintln!(
             "nothing to accept: revision {} is as it was recorded",

@@ -18,14 +18,7 @@ pub struct CurrentArgs {
 pub async fn run(args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
     let graph = graph_of(&project)?;
-    let mut conn = super::connect(&project, global).await?;
-    let current = conn
-        .current_heads(&project.config.version_table)
-        .await
-        .map_err(|e| aludel::Error::Database {
-            action: "reading the version table",
-            source: e,
-        })?;
+    let current = aludel::ops::current(&project, &global.options()).await?;
     for id in &current {
         match graph.get(id) {
             Some(node) if args.verbose => println!("{}", entry(&project, &graph, node, &[])),

@@ -42,13 +42,7 @@ pub async fn run(args: HistoryArgs, global: &Global) -> anyhow::Result<()> {
             .iter()
             .any(|s| s.as_deref() == Some("current"));
     let current = if needs_db {
-        let mut conn = super::connect(&project, global).await?;
-        conn.current_heads(&project.config.version_table)
-            .await
-            .map_err(|source| aludel::Error::Database {
-                action: "reading the version table",
-                source,
-            })?
+        aludel::ops::current(&project, &global.options()).await?
     } else {
         Vec::new()
     };

@@ -1,7 +1,7 @@
 //! `aludel log`: the audit log, for people (a table) or for machines
 //! (`--format json`: an array of objects with every field). Reads only.
 
-use aludel::db::history::{self, HistoryEntry};
+use aludel::ledger::HistoryEntry;
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -36,13 +36,7 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
 
 pub async fn run(args: LogArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
-    let mut conn = super::connect(&project, global).await?;
-    let entries = history::list(conn.as_mut(), &project.config.version_table)
-        .await
-        .map_err(|e| aludel::Error::Database {
-            action: "reading the audit log",
-            source: e,
-        })?;
+    let entries = aludel::ops::audit_log(&project, &global.options()).await?;
     let entries: Vec<HistoryEntry> = entries
         .into_iter()
         .filter(|e| {
@@ -97,8 +91,8 @@ fn print_table(entries: &[HistoryEntry]) {
             [
                 e.started_at.clone(),
                 e.revision.clone(),
-                e.direction.clone(),
-                e.outcome.clone(),
+                aludel::ledger::history::direction_text(e.direction).to_string(),
+                e.outcome.to_string(),
                 e.duration_ms.to_string(),
                 e.statements.to_string(),
                 e.rows.to_string(),

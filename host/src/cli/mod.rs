@@ -13,6 +13,7 @@ mod init;
 mod log;
 mod merge;
 mod offline;
+mod report;
 mod resolve;
 mod revision;
 mod show;
@@ -23,9 +24,8 @@ mod verify;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aludel::db::{self, Connection};
+use aludel::ops;
 use aludel::project::Project;
-use aludel::runtime::{Runtime, RuntimeOptions};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
@@ -61,7 +61,7 @@ pub struct Global {
     #[arg(short = 'v', global = true, action = clap::ArgAction::Count)]
     pub log_detail: u8,
     /// How long to wait for another run's migration lock, in seconds.
-    #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS")]
+    #[arg(long, global = true, default_value_t = ops::DEFAULT_LOCK_TIMEOUT.as_secs(), value_name = "SECONDS")]
     pub lock_timeout: u64,
     /// Only warnings and errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "log_detail")]
@@ -156,61 +156,15 @@ fn open_project(global: &Global) -> anyhow::Result<Project> {
     Ok(Project::open(&global.config)?)
 }
 
-/// The URL from --url, else DATABASE_URL (both through clap), else aludel.toml.
-fn database_url(project: &Project, global: &Global) -> anyhow::Result<String> {
-    match &global.url {
-        Some(url) => Ok(url.clone()),
-        None => project
-            .database_url()
-            .ok_or_else(|| db::ConnectError::Missing.into()),
+impl Global {
+    /// What the library's verbs are told: --url (or DATABASE_URL, through
+    /// clap) and --lock-timeout.
+    fn options(&self) -> ops::Options {
+        ops::Options {
+            url: self.url.clone(),
+            lock_timeout: Duration::from_secs(self.lock_timeout),
+        }
     }
-}
-
-async fn connect(project: &Project, global: &Global) -> anyhow::Result<Box<dyn Connection>> {
-    let url = database_url(project, global)?;
-    tracing::debug!("connecting to {}", db::redact_url(&url));
-    Ok(db::connect(&url).await?)
-}
-
-/// Takes the run-wide migration lock, so that concurrent runners apply each
-/// revision exactly once; the lock is named after the version table.
-async fn lock(project: &Project, global: &Global) -> anyhow::Result<Box<dyn db::RunLock>> {
-    let url = database_url(project, global)?;
-    let name = format!("aludel-{}", project.config.version_table);
-    let timeout = Duration::from_secs(global.lock_timeout);
-    let started = std::time::Instant::now();
-    let lock = db::lock(&url, &name, timeout).await?;
-    if started.elapsed() > Duration::from_millis(100) {
-        tracing::info!(
-            "waited {:.1} s for another run's migration lock",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    Ok(lock)
-}
-
-/// Releases the lock; a failure to release is only logged, since closing the
-/// connection or the process releases it anyway.
-async fn release(lock: Box<dyn db::RunLock>) {
-    if let Err(e) = lock.release().await {
-        tracing::warn!("releasing the migration lock failed: {e}");
-    }
-}
-
-fn runtime(project: &Project) -> anyhow::Result<Runtime> {
-    let rt = &project.config.runtime;
-    let options = RuntimeOptions {
-        memory_limit: usize::try_from(rt.memory_limit_mib.saturating_mul(1 << 20))
-            .unwrap_or(usize::MAX),
-        timeout: Duration::from_secs(rt.timeout_seconds),
-        // ALUDEL_CACHE_DIR, else [runtime] cache_dir, else the user's cache.
-        cache_dir: std::env::var_os("ALUDEL_CACHE_DIR")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| rt.resolved_cache_dir(&project.root))
-            .or_else(aludel::runtime::ComponentCache::default_dir),
-    };
-    Runtime::new(options).map_err(|e| aludel::Error::Runtime(format!("{e:#}")).into())
 }
 
 fn display_path(path: &Path) -> String {

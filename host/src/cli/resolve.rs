@@ -3,7 +3,6 @@
 //! MySQL), after an operator has looked at the database. In the spirit of
 //! Flyway's `repair` and Prisma's `migrate resolve`: never automatic.
 
-use aludel::migrate::Migrator;
 use clap::Args;
 
 use super::Global;
@@ -26,14 +25,8 @@ pub async fn run(args: ResolveArgs, global: &Global) -> anyhow::Result<()> {
         anyhow::bail!("say what you did: --applied or --rolled-back");
     }
     let project = super::open_project(global)?;
-    let runtime = super::runtime(&project)?;
-    // Connect first: a URL that cannot connect is the clearer error.
-    let conn = super::connect(&project, global).await?;
-    let lock = super::lock(&project, global).await?;
-    let mut migrator = Migrator::new(&project, &runtime, conn)?;
-    let result = migrator.resolve(&args.revision, args.applied).await;
-    super::release(lock).await;
-    let heads = result?;
+    let heads =
+        aludel::ops::resolve(&project, &global.options(), &args.revision, args.applied).await?;
     eprintln!(
         "resolved {}: the database is at {}",
         args.revision,

@@ -1,8 +1,7 @@
 //! `aludel revision -m MSG [--kind sql|rust|python|js] [--head REV [--splice]]
 //! [--branch-label L] [--depends-on REV] [--rev-id ID]`
 
-use aludel::migrate::graph_of;
-use aludel::project::NewRevision;
+use aludel::ops::RevisionRequest;
 use clap::{Args, ValueEnum};
 
 use super::Global;
@@ -48,39 +47,24 @@ pub struct RevisionArgs {
 
 pub fn run(args: RevisionArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
-    let graph = graph_of(&project)?;
-    let parents = graph
-        .resolve(&args.head, &[])
-        .map_err(aludel::Error::from)?;
-    if !args.splice {
-        for parent in &parents {
-            if !graph.is_head(parent) {
-                anyhow::bail!(
-                    "revision {parent} is not a head (heads: {}): pass --splice to start a \
-                     new branch from it, or name a head with --head",
-                    graph.heads().join(", ")
-                );
-            }
-        }
-    }
-    let mut depends_on = Vec::new();
-    for spec in &args.depends_on {
-        depends_on.extend(graph.resolve(spec, &[]).map_err(aludel::Error::from)?);
-    }
     let kind = match args.kind {
         Kind::Sql => "sql",
         Kind::Rust => "rust",
         Kind::Python => "python",
         Kind::Js => "js",
     };
-    let dir = project.new_revision(&NewRevision {
-        message: args.message,
-        kind: kind.to_string(),
-        parents,
-        id: args.rev_id,
-        branch_labels: args.branch_label,
-        depends_on,
-    })?;
+    let dir = aludel::ops::new_revision(
+        &project,
+        &RevisionRequest {
+            message: args.message,
+            kind: kind.to_string(),
+            head: args.head,
+            splice: args.splice,
+            branch_labels: args.branch_label,
+            depends_on: args.depends_on,
+            id: args.rev_id,
+        },
+    )?;
     // The new directory is data: a script may want it.
     println!("{}", dir.display());
     Ok(())

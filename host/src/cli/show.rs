@@ -2,7 +2,7 @@
 //! `heads`). With `--stored`, the files that actually ran, from the
 //! artifact store in the database.
 
-use aludel::migrate::{Migrator, graph_of};
+use aludel::migrate::graph_of;
 use clap::Args;
 
 use super::Global;
@@ -46,10 +46,7 @@ async fn show_stored(
     project: &aludel::project::Project,
     global: &Global,
 ) -> anyhow::Result<()> {
-    let runtime = super::runtime(project)?;
-    let conn = super::connect(project, global).await?;
-    let mut migrator = Migrator::new(project, &runtime, conn)?;
-    let (entry, files) = migrator.stored_files(revision).await?;
+    let (entry, files) = aludel::ops::stored(project, &global.options(), revision).await?;
     println!("Revision: {}", entry.revision);
     println!(
         "Stored: {} ({} at {})",

@@ -2,7 +2,6 @@
 //! revisions without running any of them, as Alembic's stamp: for a
 //! database whose schema was made by other means.
 
-use aludel::migrate::Migrator;
 use clap::Args;
 
 use super::Global;
@@ -21,14 +20,8 @@ pub struct StampArgs {
 
 pub async fn run(args: StampArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
-    let runtime = super::runtime(&project)?;
-    // Connect first: a URL that cannot connect is the clearer error.
-    let conn = super::connect(&project, global).await?;
-    let lock = super::lock(&project, global).await?;
-    let mut migrator = Migrator::new(&project, &runtime, conn)?;
-    let result = migrator.stamp(&args.revisions, args.purge).await;
-    super::release(lock).await;
-    let heads = result?;
+    let heads =
+        aludel::ops::stamp(&project, &global.options(), &args.revisions, args.purge).await?;
     if heads.is_empty() {
         eprintln!("stamped: the database is at base");
     } else {

@@ -1,6 +1,6 @@
 //! `aludel upgrade [TARGET]`
 
-use aludel::migrate::Migrator;
+use aludel::graph::Direction;
 use clap::Args;
 
 use super::Global;
@@ -22,17 +22,11 @@ pub struct UpgradeArgs {
 
 pub async fn run(args: UpgradeArgs, global: &Global) -> anyhow::Result<()> {
     if args.sql {
-        return super::offline::run(&args.target, aludel::graph::Direction::Upgrade, global).await;
+        return super::offline::run(&args.target, Direction::Upgrade, global).await;
     }
     let project = super::open_project(global)?;
-    let runtime = super::runtime(&project)?;
-    // Connect first: a URL that cannot connect is the clearer error.
-    let conn = super::connect(&project, global).await?;
-    let lock = super::lock(&project, global).await?;
-    let mut migrator = Migrator::new(&project, &runtime, conn)?.dry_run(args.dry_run);
-    let result = migrator.upgrade(&args.target).await;
-    super::release(lock).await;
-    let applied = result?;
-    super::downgrade::report(&applied, "applied", args.dry_run);
+    let applied =
+        aludel::ops::upgrade(&project, &global.options(), &args.target, args.dry_run).await?;
+    super::report::steps(&applied, "applied", args.dry_run);
     Ok(())
 }

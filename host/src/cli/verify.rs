@@ -2,7 +2,6 @@
 //! the checksum recorded last, and lists every mismatch (exit 1 if any).
 //! Reads only.
 
-use aludel::migrate::Migrator;
 use clap::Args;
 
 use super::Global;
@@ -12,10 +11,7 @@ pub struct VerifyArgs {}
 
 pub async fn run(_args: VerifyArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
-    let runtime = super::runtime(&project)?;
-    let conn = super::connect(&project, global).await?;
-    let mut migrator = Migrator::new(&project, &runtime, conn)?;
-    let mismatches = migrator.verify().await?;
+    let mismatches = aludel::ops::verify(&project, &global.options()).await?;
     if mismatches.is_empty() {
         eprintln!("every applied revision on disk matches its recorded checksum");
         return Ok(());

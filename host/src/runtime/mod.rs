@@ -218,6 +218,9 @@ fn pooling(memory_limit: usize) -> wasmtime::PoolingAllocationConfig {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> wasmtime::Result<Runtime> {
+        // Said at debug level so that a test can tell which verbs start an
+        // engine (only those that run revisions should).
+        tracing::debug!("starting the WebAssembly engine");
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling(

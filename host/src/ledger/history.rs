@@ -13,22 +13,116 @@
 //! Portable SQL through the [`Connection`] trait (as [`super::failed`]); only
 //! the auto-increment key and the blob type differ per dialect.
 
-use serde::Serialize;
+use std::fmt;
 
-use super::{Connection, DbError, Dialect, Statement, Value, placeholders, query_own_table, quote};
+use serde::{Serialize, Serializer};
 
-/// The outcomes a history row records.
-pub const APPLIED: &str = "applied";
-pub const REVERTED: &str = "reverted";
-pub const STAMPED: &str = "stamped";
-pub const FAILED: &str = "failed";
-pub const ACCEPTED: &str = "accepted";
-/// A failed revision an operator resolved by hand (`aludel resolve`).
-pub const RESOLVED: &str = "resolved";
+use crate::db::{
+    Connection, DbError, Dialect, Statement, Value, placeholders, query_own_table, quote,
+};
+use crate::graph::Direction;
+
+/// How a history row's step ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// A revision's upgrade committed.
+    #[default]
+    Applied,
+    /// A revision's downgrade committed.
+    Reverted,
+    /// The version table was set without running the revision.
+    Stamped,
+    /// The revision failed (written after the rollback).
+    Failed,
+    /// An operator accepted a changed directory (`aludel accept`).
+    Accepted,
+    /// A failed revision an operator resolved by hand (`aludel resolve`).
+    Resolved,
+    /// A word this version of aludel does not write: kept as read, so that
+    /// the audit log hides nothing it holds.
+    Other(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Reverted => "reverted",
+            Outcome::Stamped => "stamped",
+            Outcome::Failed => "failed",
+            Outcome::Accepted => "accepted",
+            Outcome::Resolved => "resolved",
+            Outcome::Other(s) => s,
+        }
+    }
+
+    /// The outcome a row's text names.
+    pub fn parse(s: &str) -> Outcome {
+        match s {
+            "applied" => Outcome::Applied,
+            "reverted" => Outcome::Reverted,
+            "stamped" => Outcome::Stamped,
+            "failed" => Outcome::Failed,
+            "accepted" => Outcome::Accepted,
+            "resolved" => Outcome::Resolved,
+            other => Outcome::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The text a row stores for a direction: `none` for a row that moved
+/// nothing (an accepted checksum).
+pub fn direction_text(direction: Option<Direction>) -> &'static str {
+    match direction {
+        Some(Direction::Upgrade) => "upgrade",
+        Some(Direction::Downgrade) => "downgrade",
+        None => "none",
+    }
+}
+
+/// The direction a row's text names; anything but `upgrade` and
+/// `downgrade` moved nothing.
+pub fn parse_direction(s: &str) -> Option<Direction> {
+    match s {
+        "upgrade" => Some(Direction::Upgrade),
+        "downgrade" => Some(Direction::Downgrade),
+        _ => None,
+    }
+}
+
+fn serialize_direction<S: Serializer>(d: &Option<Direction>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(direction_text(*d))
+}
 
 /// What an artifact is.
-pub const KIND_REVISION: &str = "revision";
-pub const KIND_PLUGIN: &str = "plugin";
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactKind {
+    /// The archive of a revision directory.
+    Revision,
+    /// The component of a plugin that ran revisions.
+    Plugin,
+}
+
+impl ArtifactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Revision => "revision",
+            ArtifactKind::Plugin => "plugin",
+        }
+    }
+}
 
 /// One row of the audit log.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -36,10 +130,11 @@ pub struct HistoryEntry {
     /// Increasing in the order rows were written; 0 before insertion.
     pub id: i64,
     pub revision: String,
-    /// `upgrade`, `downgrade`, or `none` for an accepted checksum.
-    pub direction: String,
-    /// One of [`APPLIED`], [`REVERTED`], [`STAMPED`], [`FAILED`], [`ACCEPTED`].
-    pub outcome: String,
+    /// None for a row that moved nothing (an accepted checksum); stored
+    /// and shown as `upgrade`, `downgrade` or `none`.
+    #[serde(serialize_with = "serialize_direction")]
+    pub direction: Option<Direction>,
+    pub outcome: Outcome,
     /// The revision directory's checksum (`v1:…`) when it was known.
     pub checksum: Option<String>,
     /// The hash of the revision's stored archive in the artifact table.
@@ -147,8 +242,8 @@ pub fn record_statement(dialect: Dialect, version_table: &str, entry: &HistoryEn
         ),
         vec![
             Value::Text(entry.revision.clone()),
-            Value::Text(entry.direction.clone()),
-            Value::Text(entry.outcome.clone()),
+            Value::Text(direction_text(entry.direction).to_string()),
+            Value::Text(entry.outcome.as_str().to_string()),
             opt(&entry.checksum),
             opt(&entry.artifact),
             opt(&entry.runner),
@@ -201,8 +296,8 @@ pub async fn list(
             HistoryEntry {
                 id: int(0),
                 revision: text(1).unwrap_or_default(),
-                direction: text(2).unwrap_or_default(),
-                outcome: text(3).unwrap_or_default(),
+                direction: parse_direction(&text(2).unwrap_or_default()),
+                outcome: Outcome::parse(&text(3).unwrap_or_default()),
                 checksum: text(4),
                 artifact: text(5),
                 runner: text(6),
@@ -229,7 +324,7 @@ pub fn artifact_statement(
     dialect: Dialect,
     version_table: &str,
     hash: &str,
-    kind: &str,
+    kind: ArtifactKind,
     content: &[u8],
     now: &str,
 ) -> Statement {
@@ -247,7 +342,7 @@ pub fn artifact_statement(
         ),
         vec![
             Value::Text(hash.to_string()),
-            Value::Text(kind.to_string()),
+            Value::Text(kind.as_str().to_string()),
             Value::Integer(i64::try_from(content.len()).unwrap_or(i64::MAX)),
             Value::Blob(content.to_vec()),
             Value::Text(now.to_string()),

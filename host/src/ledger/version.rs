@@ -1,12 +1,13 @@
 //! The version table's changes in portable SQL (as [`super::failed`] and
 //! [`super::history`]): one statement text per change serves every backend,
 //! and the changes of a revision travel to the database in one batch with
-//! its audit row (see [`Connection::execute_batch`](super::Connection::execute_batch)).
+//! its audit row (see [`Connection::execute_batch`](crate::db::Connection::execute_batch)).
 //!
 //! Creating and reading the table stay with each backend: they know their
 //! own catalogue, and cache what they learnt of it.
 
-use super::{DbError, Dialect, Statement, Value, placeholders, quote};
+use crate::db::{DbError, Dialect, Statement, Value, placeholders, quote};
+use crate::graph::VersionChange;
 
 /// One change to the rows of the version table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,34 @@ impl HeadChange<'_> {
                  another runner changed the version table during this run"
             )))
         }
+    }
+}
+
+/// The rows of the version table a step's `change` touches, in order.
+pub fn head_changes(change: &VersionChange) -> Vec<HeadChange<'_>> {
+    match change {
+        VersionChange::Insert { id } => vec![HeadChange::Insert(id)],
+        VersionChange::Delete { id } => vec![HeadChange::Delete(id)],
+        VersionChange::Update { from, to } => vec![HeadChange::Update { from, to }],
+        VersionChange::Merge {
+            delete,
+            update_from,
+            to,
+        } => delete
+            .iter()
+            .map(|id| HeadChange::Delete(id))
+            .chain([HeadChange::Update {
+                from: update_from,
+                to,
+            }])
+            .collect(),
+        VersionChange::Unmerge { from, to } => match to.split_first() {
+            None => vec![HeadChange::Delete(from)],
+            Some((first, rest)) => [HeadChange::Update { from, to: first }]
+                .into_iter()
+                .chain(rest.iter().map(|id| HeadChange::Insert(id)))
+                .collect(),
+        },
     }
 }
 

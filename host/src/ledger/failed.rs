@@ -8,14 +8,18 @@
 //! Written with the portable statements of the [`Connection`] trait, so
 //! every backend has it without code of its own.
 
-use super::{Connection, DbError, is_missing_table, placeholders, query_own_table, quote};
+use crate::db::{
+    Connection, DbError, Value, is_missing_table, placeholders, query_own_table, quote,
+};
+use crate::graph::Direction;
+
+use super::history::{direction_text, parse_direction};
 
 /// One unresolved failure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedRevision {
     pub revision: String,
-    /// `upgrade` or `downgrade`.
-    pub direction: String,
+    pub direction: Direction,
     /// RFC 3339, UTC.
     pub failed_at: String,
     pub error: String,
@@ -46,13 +50,16 @@ pub async fn list(
         .into_iter()
         .map(|row| {
             let text = |i: usize| match row.get(i) {
-                Some(super::Value::Text(s)) => s.clone(),
+                Some(Value::Text(s)) => s.clone(),
                 Some(other) => format!("{other:?}"),
                 None => String::new(),
             };
             FailedRevision {
                 revision: text(0),
-                direction: text(1),
+                // A row whose direction is unreadable is shown as an
+                // upgrade's: resolving it then asks for the upgrade's plan,
+                // which refuses unless it is the next step.
+                direction: parse_direction(&text(1)).unwrap_or(Direction::Upgrade),
                 failed_at: text(2),
                 error: text(3),
                 statements: serde_json::from_str(&text(4)).unwrap_or_default(),
@@ -82,7 +89,7 @@ pub async fn record(
     let p = placeholders(dialect, 5);
     conn.execute(
         &format!("DELETE FROM {table} WHERE revision = {}", p[0]),
-        vec![super::Value::Text(failure.revision.clone())],
+        vec![Value::Text(failure.revision.clone())],
     )
     .await?;
     let statements = serde_json::to_string(&failure.statements).unwrap_or_else(|_| "[]".into());
@@ -93,11 +100,11 @@ pub async fn record(
             p[0], p[1], p[2], p[3], p[4]
         ),
         vec![
-            super::Value::Text(failure.revision.clone()),
-            super::Value::Text(failure.direction.clone()),
-            super::Value::Text(failure.failed_at.clone()),
-            super::Value::Text(failure.error.clone()),
-            super::Value::Text(statements),
+            Value::Text(failure.revision.clone()),
+            Value::Text(direction_text(Some(failure.direction)).to_string()),
+            Value::Text(failure.failed_at.clone()),
+            Value::Text(failure.error.clone()),
+            Value::Text(statements),
         ],
     )
     .await?;
@@ -117,7 +124,7 @@ pub async fn clear(
         placeholders(dialect, 1)[0]
     );
     match conn
-        .execute(&sql, vec![super::Value::Text(revision.to_string())])
+        .execute(&sql, vec![Value::Text(revision.to_string())])
         .await
     {
         Ok(n) => Ok(n > 0),

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::db::history::{self, HistoryEntry};
+use super::history::{HistoryEntry, Outcome};
+use crate::graph::Direction;
 use crate::project::FileChange;
 
 /// The applied revisions by id, each with the row that last recorded its
@@ -13,14 +14,14 @@ use crate::project::FileChange;
 pub fn applied_records(entries: &[HistoryEntry]) -> BTreeMap<String, HistoryEntry> {
     let mut applied = BTreeMap::new();
     for entry in entries {
-        match (entry.outcome.as_str(), entry.direction.as_str()) {
-            (history::APPLIED, _) | (history::STAMPED, "upgrade") => {
+        match (&entry.outcome, entry.direction) {
+            (Outcome::Applied, _) | (Outcome::Stamped, Some(Direction::Upgrade)) => {
                 applied.insert(entry.revision.clone(), entry.clone());
             }
-            (history::ACCEPTED, _) if applied.contains_key(&entry.revision) => {
+            (Outcome::Accepted, _) if applied.contains_key(&entry.revision) => {
                 applied.insert(entry.revision.clone(), entry.clone());
             }
-            (history::REVERTED, _) | (history::STAMPED, _) => {
+            (Outcome::Reverted, _) | (Outcome::Stamped, _) => {
                 applied.remove(&entry.revision);
             }
             _ => {}
@@ -75,8 +76,8 @@ mod tests {
     fn row(revision: &str, direction: &str, outcome: &str, checksum: &str) -> HistoryEntry {
         HistoryEntry {
             revision: revision.into(),
-            direction: direction.into(),
-            outcome: outcome.into(),
+            direction: super::super::history::parse_direction(direction),
+            outcome: Outcome::parse(outcome),
             checksum: Some(checksum.into()),
             ..HistoryEntry::default()
         }

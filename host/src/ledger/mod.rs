@@ -1,0 +1,298 @@
+//! aludel's own tables, and their one owner. Beside the project's schema a
+//! database holds, per version table `<t>`:
+//!
+//! - `<t>`: one row per current head, as Alembic's `alembic_version`
+//!   ([`version`]);
+//! - `<t>_history`: the audit log, and `<t>_artifacts`: the content-addressed
+//!   store of revision archives and plugins ([`history`]);
+//! - `<t>_failed`: revisions that failed part-way and wait for
+//!   `aludel resolve` ([`failed`]).
+//!
+//! Everything that reads or writes them goes through this module: the
+//! [`Ledger`] for statements against a connection, [`own_tables`] for the
+//! list a sandbox must keep revisions away from, and [`audit`] for the pure
+//! rules that read the log (which revisions are applied, which changed).
+//! The SQL is portable: one text per statement serves every dialect, spelt
+//! through [`crate::db`]'s quoting and placeholders.
+
+pub mod audit;
+pub mod failed;
+pub mod history;
+pub mod version;
+
+use std::collections::HashSet;
+
+use crate::db::{Connection, Dialect, Statement};
+use crate::error::Error;
+
+pub use audit::{Mismatch, applied_records};
+pub use failed::FailedRevision;
+pub use history::{ArtifactKind, HistoryEntry, Outcome};
+pub use version::{HeadChange, head_changes};
+
+/// Every table aludel keeps for `version_table`, the version table first.
+/// A revision must never touch any of them.
+pub fn own_tables(version_table: &str) -> [String; 4] {
+    [
+        version_table.to_string(),
+        history::history_table(version_table),
+        history::artifacts_table(version_table),
+        failed::table_for(version_table),
+    ]
+}
+
+/// Who runs aludel: what the audit log records of each row's author.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Who {
+    /// The database user; none on SQLite, which has no users.
+    pub db_user: Option<String>,
+    pub os_user: Option<String>,
+    pub host: Option<String>,
+}
+
+/// aludel's own tables for one version table, as one run sees them: what
+/// it has learnt of them (the audit tables exist, who is running, which
+/// plugins it stored) is remembered so that it is asked once per run.
+#[derive(Debug)]
+pub struct Ledger {
+    version_table: String,
+    /// The audit tables are known to exist.
+    audit_ready: bool,
+    who: Option<Who>,
+    /// Plugins stored in the artifact table by this run: one plugin serves
+    /// many revisions and is stored (and looked up) once.
+    plugins_stored: HashSet<String>,
+}
+
+impl Ledger {
+    pub fn new(version_table: impl Into<String>) -> Self {
+        Ledger {
+            version_table: version_table.into(),
+            audit_ready: false,
+            who: None,
+            plugins_stored: HashSet::new(),
+        }
+    }
+
+    pub fn version_table(&self) -> &str {
+        &self.version_table
+    }
+
+    /// The heads recorded in the version table, sorted; empty when it does
+    /// not exist yet. Never writes.
+    pub async fn current_heads(&self, conn: &mut dyn Connection) -> Result<Vec<String>, Error> {
+        let mut heads = conn
+            .current_heads(&self.version_table)
+            .await
+            .map_err(|e| Error::database("reading the version table", e))?;
+        heads.sort();
+        Ok(heads)
+    }
+
+    /// Creates the version table if it is missing. On MySQL this commits
+    /// implicitly: callers do it before a revision's transaction.
+    pub async fn ensure_version_table(&self, conn: &mut dyn Connection) -> Result<(), Error> {
+        conn.ensure_version_table(&self.version_table)
+            .await
+            .map_err(|e| Error::database("creating the version table", e))
+    }
+
+    /// Empties the version table, creating it if need be (`stamp --purge`).
+    pub async fn purge_version_table(&self, conn: &mut dyn Connection) -> Result<(), Error> {
+        let purge = version::purge(conn.dialect(), &self.version_table);
+        let purged = match conn.ensure_version_table(&self.version_table).await {
+            Ok(()) => conn.execute(&purge.sql, purge.params).await.map(drop),
+            Err(e) => Err(e),
+        };
+        purged.map_err(|e| Error::database("emptying the version table", e))
+    }
+
+    /// Creates the audit tables once per run. Outside any transaction where
+    /// DDL commits implicitly (MySQL).
+    pub async fn ensure_audit_tables(&mut self, conn: &mut dyn Connection) -> Result<(), Error> {
+        if self.audit_ready {
+            return Ok(());
+        }
+        history::ensure_tables(conn, &self.version_table)
+            .await
+            .map_err(|e| Error::database("creating the audit tables", e))?;
+        self.audit_ready = true;
+        Ok(())
+    }
+
+    /// Every row of the audit log, oldest first; empty before the first
+    /// run. Reads only: call it outside a transaction.
+    pub async fn audit_log(&self, conn: &mut dyn Connection) -> Result<Vec<HistoryEntry>, Error> {
+        history::list(conn, &self.version_table)
+            .await
+            .map_err(|e| Error::database("reading the audit log", e))
+    }
+
+    /// Appends `entry` to the audit log on its own (not in a batch).
+    pub async fn write_history(
+        &mut self,
+        conn: &mut dyn Connection,
+        entry: &HistoryEntry,
+    ) -> Result<(), Error> {
+        self.ensure_audit_tables(conn).await?;
+        history::record(conn, &self.version_table, entry)
+            .await
+            .map_err(|e| Error::database("writing the audit log", e))
+    }
+
+    /// The statement that appends `entry` to the audit log.
+    pub fn history_statement(&self, dialect: Dialect, entry: &HistoryEntry) -> Statement {
+        history::record_statement(dialect, &self.version_table, entry)
+    }
+
+    /// The statement that stores `content` under `hash` unless it is there.
+    pub fn artifact_statement(
+        &self,
+        dialect: Dialect,
+        hash: &str,
+        kind: ArtifactKind,
+        content: &[u8],
+    ) -> Statement {
+        history::artifact_statement(
+            dialect,
+            &self.version_table,
+            hash,
+            kind,
+            content,
+            &now_rfc3339(),
+        )
+    }
+
+    /// Whether this run has stored the plugin whose component is `hash`.
+    pub fn plugin_stored(&self, hash: &str) -> bool {
+        self.plugins_stored.contains(hash)
+    }
+
+    /// Notes that the plugin `hash` is stored by the open transaction.
+    pub fn note_plugin_stored(&mut self, hash: &str) {
+        self.plugins_stored.insert(hash.to_string());
+    }
+
+    /// Forgets what the transaction just rolled back had stored or created.
+    pub fn rolled_back(&mut self) {
+        self.plugins_stored.clear();
+        // The audit tables may have been created inside it (a dry run);
+        // asking again costs one `CREATE TABLE IF NOT EXISTS`.
+        self.audit_ready = false;
+    }
+
+    /// The artifact stored under `hash`, if any.
+    pub async fn load_artifact(
+        &self,
+        conn: &mut dyn Connection,
+        hash: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        history::load_artifact(conn, &self.version_table, hash)
+            .await
+            .map_err(|e| Error::database("reading the artifact store", e))
+    }
+
+    /// The revisions that failed part-way and are unresolved. Reads only.
+    pub async fn failures(&self, conn: &mut dyn Connection) -> Result<Vec<FailedRevision>, Error> {
+        failed::list(conn, &self.version_table)
+            .await
+            .map_err(|e| Error::database("reading the failed revisions", e))
+    }
+
+    /// Records that a revision failed part-way, outside any transaction so
+    /// that it survives the rollback.
+    pub async fn record_failure(
+        &self,
+        conn: &mut dyn Connection,
+        failure: &FailedRevision,
+    ) -> Result<(), Error> {
+        failed::record(conn, &self.version_table, failure)
+            .await
+            .map_err(|e| Error::database("recording the failed revision", e))
+    }
+
+    /// Ends the failed state of `revision`.
+    pub async fn clear_failure(
+        &self,
+        conn: &mut dyn Connection,
+        revision: &str,
+    ) -> Result<bool, Error> {
+        failed::clear(conn, &self.version_table, revision)
+            .await
+            .map_err(|e| Error::database("clearing the failed revision", e))
+    }
+
+    /// Who runs this: asked of the database and the OS once per run.
+    pub async fn who(&mut self, conn: &mut dyn Connection) -> Who {
+        if let Some(who) = &self.who {
+            return who.clone();
+        }
+        let db_user = history::database_user(conn).await;
+        let (os_user, host) = history::os_identity();
+        let who = Who {
+            db_user,
+            os_user,
+            host,
+        };
+        self.who = Some(who.clone());
+        who
+    }
+}
+
+/// Now, in UTC, always with milliseconds: one fixed width, so that stored
+/// times sort as text on every database.
+pub fn now_rfc3339() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_tables_name_every_table_beside_the_version_table() {
+        assert_eq!(
+            own_tables("meta.aludel_version"),
+            [
+                "meta.aludel_version",
+                "meta.aludel_version_history",
+                "meta.aludel_version_artifacts",
+                "meta.aludel_version_failed",
+            ]
+        );
+    }
+
+    #[test]
+    fn stored_times_have_one_fixed_width() {
+        let now = now_rfc3339();
+        assert_eq!(now.len(), "2026-01-31T12:00:00.000Z".len(), "{now}");
+        assert!(now.ends_with('Z'));
+    }
+
+    #[test]
+    fn outcomes_and_directions_read_back_what_they_write() {
+        for outcome in [
+            Outcome::Applied,
+            Outcome::Reverted,
+            Outcome::Stamped,
+            Outcome::Failed,
+            Outcome::Accepted,
+            Outcome::Resolved,
+        ] {
+            assert_eq!(Outcome::parse(outcome.as_str()), outcome);
+        }
+        assert_eq!(
+            Outcome::parse("tampered"),
+            Outcome::Other("tampered".into())
+        );
+        use crate::graph::Direction;
+        for d in [Some(Direction::Upgrade), Some(Direction::Downgrade), None] {
+            assert_eq!(history::parse_direction(history::direction_text(d)), d);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Applied revisions against their recorded checksums: `verify`, `accept`,
+//! and the check every run makes before it plans.
+
+use std::collections::BTreeMap;
+
+use super::{Begin, End, Migrator};
+use crate::error::Error;
+use crate::ledger::{HistoryEntry, Mismatch, Outcome, applied_records, now_rfc3339};
+use crate::project::checksum;
+
+impl Migrator<'_> {
+    /// Every row of the audit log, oldest first.
+    pub async fn audit_log(&mut self) -> Result<Vec<HistoryEntry>, Error> {
+        let (conn, ledger) = self.parts();
+        ledger.audit_log(conn).await
+    }
+
+    /// Every applied revision present on disk whose directory no longer
+    /// matches the checksum recorded last.
+    pub async fn verify(&mut self) -> Result<Vec<Mismatch>, Error> {
+        let entries = self.audit_log().await?;
+        let applied = applied_records(&entries);
+        self.mismatches(&applied).await
+    }
+
+    /// Before a run: reads the audit log, refuses when an applied
+    /// revision's directory changed, and adds the applied revisions whose
+    /// directory is gone to the graph from their stored artifacts. Offline
+    /// there is no log to read: nothing is verified (see docs/operations.md).
+    pub(super) async fn check_history(&mut self) -> Result<(), Error> {
+        if self.offline.is_some() {
+            return Ok(());
+        }
+        // Asked before any transaction: who runs goes into every row.
+        let (conn, ledger) = self.parts();
+        ledger.who(conn).await;
+        let entries = self.audit_log().await?;
+        let applied = applied_records(&entries);
+        let mismatches = self.mismatches(&applied).await?;
+        if !mismatches.is_empty() {
+            return Err(Error::Changed(mismatches));
+        }
+        self.add_stored(&applied).await
+    }
+
+    async fn mismatches(
+        &mut self,
+        applied: &BTreeMap<String, HistoryEntry>,
+    ) -> Result<Vec<Mismatch>, Error> {
+        let mut out = Vec::new();
+        for (id, entry) in applied {
+            let Some(recorded) = &entry.checksum else {
+                continue;
+            };
+            let Some(revision) = self.project.revision(id) else {
+                continue;
+            };
+            let now = revision.checksum()?;
+            if &now.value == recorded {
+                continue;
+            }
+            // The stored archive names the files; only read on a mismatch.
+            let changes = match &entry.artifact {
+                Some(hash) => match self.load_files(id, hash).await? {
+                    Some(files) => checksum::diff(&checksum::checksum(&files), &now),
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            out.push(Mismatch {
+                revision: id.clone(),
+                dir: format!("{}/{}", crate::project::VERSIONS_DIR, revision.dir_name),
+                recorded: recorded.clone(),
+                found: now.value,
+                changes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records that the changed directory of applied revision `revision`
+    /// (an id or a unique prefix) is accepted as it is now: an `accepted`
+    /// row with its new checksum, and its new archive stored. Returns the
+    /// new checksum, or none when the directory had not changed.
+    pub async fn accept(&mut self, revision: &str) -> Result<Option<String>, Error> {
+        let ids = self.graph.resolve(revision, &[])?;
+        let [id] = ids.as_slice() else {
+            return Err(Error::NotApplied(revision.to_string()));
+        };
+        let revision = self.revision(id)?;
+        let entries = self.audit_log().await?;
+        let applied = applied_records(&entries);
+        let Some(recorded) = applied.get(id) else {
+            return Err(Error::NotApplied(id.clone()));
+        };
+        let now = revision.checksum()?;
+        if recorded.checksum.as_deref() == Some(now.value.as_str()) {
+            return Ok(None);
+        }
+        let (conn, ledger) = self.parts();
+        ledger.ensure_audit_tables(conn).await?;
+        ledger.who(conn).await;
+        self.transaction(Begin::Now, End::Commit, async |m: &mut Self| {
+            let started = now_rfc3339();
+            let mut entry = m.entry(&revision, None, Outcome::Accepted, &started).await;
+            let artifact = m.revision_artifact(&revision, &mut entry)?;
+            let records = vec![artifact, m.history_record(&entry)];
+            m.write_records(Vec::new(), records, false, false).await
+        })
+        .await?;
+        Ok(Some(now.value))
+    }
+}

@@ -1,0 +1,368 @@
+//! One function per verb, as the `aludel` binary runs it and as a program
+//! that embeds aludel would: open the connection, take the run lock where
+//! the verb writes, run, release. The policy lives here, not in the CLI:
+//! where the URL comes from, what the lock is called and how long it is
+//! waited for, how `[runtime]` becomes the sandbox's limits, which verbs
+//! start a WebAssembly engine (only those that run revisions).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), aludel::Error> {
+//! let project = aludel::project::Project::open("aludel.toml".as_ref())?;
+//! let applied = aludel::ops::upgrade(&project, &aludel::ops::Options::default(), "head", false).await?;
+//! for step in &applied {
+//!     println!("applied {}", step.revision);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::db::{self, Connection, RunLock};
+use crate::error::Error;
+use crate::graph::Direction;
+use crate::ledger::{HistoryEntry, Ledger, Mismatch};
+use crate::migrate::{Applied, Migrator, graph_of};
+use crate::project::{Files, NewRevision, Project};
+use crate::runtime::{ComponentCache, Runtime, RuntimeOptions};
+
+/// How long a run waits for another run's lock unless told otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The environment variable that overrides where compiled components are
+/// cached (else `[runtime] cache_dir`, else the user's cache directory).
+pub const CACHE_DIR_ENV: &str = "ALUDEL_CACHE_DIR";
+
+/// What every verb that touches the database is told.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The database URL; `None` means the project's `[database] url`. (The
+    /// binary fills it from `--url`, else `DATABASE_URL`.)
+    pub url: Option<String>,
+    /// How long to wait for another run's migration lock.
+    pub lock_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            url: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+}
+
+/// The database URL: the one given, else the project's.
+pub fn database_url(project: &Project, options: &Options) -> Result<String, Error> {
+    match &options.url {
+        Some(url) => Ok(url.clone()),
+        None => project
+            .database_url()
+            .ok_or_else(|| db::ConnectError::Missing.into()),
+    }
+}
+
+/// Opens a connection to the project's database.
+pub async fn connect(project: &Project, options: &Options) -> Result<Box<dyn Connection>, Error> {
+    let url = database_url(project, options)?;
+    tracing::debug!("connecting to {}", db::redact_url(&url));
+    Ok(db::connect(&url).await?)
+}
+
+/// The name of the run-wide migration lock: one per version table, so two
+/// projects sharing a database (each with its own table) do not wait for
+/// each other.
+pub fn lock_name(project: &Project) -> String {
+    format!("aludel-{}", project.config.version_table)
+}
+
+/// Takes the run-wide migration lock, so that concurrent runners apply each
+/// revision exactly once.
+pub async fn lock(project: &Project, options: &Options) -> Result<Box<dyn RunLock>, Error> {
+    let url = database_url(project, options)?;
+    let started = Instant::now();
+    let lock = db::lock(&url, &lock_name(project), options.lock_timeout).await?;
+    if started.elapsed() > Duration::from_millis(100) {
+        tracing::info!(
+            "waited {:.1} s for another run's migration lock",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(lock)
+}
+
+/// Releases the lock; a failure to release is only logged, since closing the
+/// connection or the process releases it anyway.
+async fn release(lock: Box<dyn RunLock>) {
+    if let Err(e) = lock.release().await {
+        tracing::warn!("releasing the migration lock failed: {e}");
+    }
+}
+
+/// The sandbox limits and the component cache `[runtime]` asks for.
+pub fn runtime_options(project: &Project) -> RuntimeOptions {
+    let rt = &project.config.runtime;
+    RuntimeOptions {
+        memory_limit: usize::try_from(rt.memory_limit_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
+        timeout: Duration::from_secs(rt.timeout_seconds),
+        cache_dir: std::env::var_os(CACHE_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| rt.resolved_cache_dir(&project.root))
+            .or_else(ComponentCache::default_dir),
+    }
+}
+
+/// Starts the WebAssembly runtime with the project's limits.
+pub fn runtime(project: &Project) -> Result<Runtime, Error> {
+    Runtime::new(runtime_options(project)).map_err(|e| Error::Runtime(format!("{e:#}")))
+}
+
+/// Connects, takes the lock, runs `body` with a migrator, releases the
+/// lock whatever the outcome.
+async fn locked<'p, T>(
+    project: &'p Project,
+    options: &Options,
+    body: impl AsyncFnOnce(Migrator<'p>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    // Connect first: a URL that cannot connect is the clearer error.
+    let conn = connect(project, options).await?;
+    let lock = lock(project, options).await?;
+    let result = match Migrator::new(project, conn) {
+        Ok(migrator) => body(migrator).await,
+        Err(e) => Err(e),
+    };
+    release(lock).await;
+    result
+}
+
+/// `upgrade TARGET`: applies every revision up to `target`; with `dry_run`
+/// inside one transaction rolled back at the end.
+pub async fn upgrade(
+    project: &Project,
+    options: &Options,
+    target: &str,
+    dry_run: bool,
+) -> Result<Vec<Applied>, Error> {
+    let runtime = runtime(project)?;
+    locked(project, options, async |m| {
+        m.dry_run(dry_run).upgrade(&runtime, target).await
+    })
+    .await
+}
+
+/// `downgrade TARGET`: reverts every revision above `target`.
+pub async fn downgrade(
+    project: &Project,
+    options: &Options,
+    target: &str,
+    dry_run: bool,
+) -> Result<Vec<Applied>, Error> {
+    let runtime = runtime(project)?;
+    locked(project, options, async |m| {
+        m.dry_run(dry_run).downgrade(&runtime, target).await
+    })
+    .await
+}
+
+/// What an offline run (`--sql`) would execute.
+#[derive(Debug, Clone)]
+pub struct OfflineScript {
+    /// The SQL, with parameters written as literals, in the URL's dialect.
+    pub sql: String,
+    /// How many revisions it covers.
+    pub steps: usize,
+}
+
+/// `upgrade --sql [FROM:]TO` and `downgrade --sql FROM:TO`: the SQL a run
+/// would execute, without connecting: the dialect comes from the URL's
+/// scheme and the starting point from FROM (base when an upgrade gives
+/// none), as in Alembic's offline mode.
+pub async fn offline(
+    project: &Project,
+    options: &Options,
+    direction: Direction,
+    spec: &str,
+) -> Result<OfflineScript, Error> {
+    let url = database_url(project, options)?;
+    let Some(dialect) = db::dialect_of_url(&url) else {
+        return Err(Error::OfflineDialect(db::redact_url(&url)));
+    };
+    let (from, to) = match spec.split_once(':') {
+        Some((from, to)) => (Some(from), to),
+        None if direction == Direction::Upgrade => (None, spec),
+        None => return Err(Error::OfflineNeedsFrom),
+    };
+    let graph = graph_of(project)?;
+    let heads = match from {
+        None | Some("") | Some("base") => Vec::new(),
+        Some(from) => graph.resolve(from, &[])?,
+    };
+    let runtime = runtime(project)?;
+    let mut migrator = Migrator::offline(project, dialect, heads)?;
+    if let Some(script) = migrator.script() {
+        script.comment(&format!("aludel {direction} --sql {spec}, for {dialect}"));
+    }
+    let steps = match direction {
+        Direction::Upgrade => migrator.upgrade(&runtime, to).await?,
+        Direction::Downgrade => migrator.downgrade(&runtime, to).await?,
+    };
+    Ok(OfflineScript {
+        sql: migrator.script().map(|s| s.text()).unwrap_or_default(),
+        steps: steps.len(),
+    })
+}
+
+/// `stamp TARGETS [--purge]`: sets the version table without running any
+/// revision. Returns the heads after it.
+pub async fn stamp(
+    project: &Project,
+    options: &Options,
+    targets: &[String],
+    purge: bool,
+) -> Result<Vec<String>, Error> {
+    locked(project, options, async |mut m| {
+        m.stamp(targets, purge).await
+    })
+    .await
+}
+
+/// `resolve REV --applied|--rolled-back`: ends a revision's failed state.
+/// Returns the heads after it.
+pub async fn resolve(
+    project: &Project,
+    options: &Options,
+    revision: &str,
+    applied: bool,
+) -> Result<Vec<String>, Error> {
+    locked(project, options, async |mut m| {
+        m.resolve(revision, applied).await
+    })
+    .await
+}
+
+/// `accept REV`: records an applied revision's changed directory as it is
+/// now. Returns its new checksum, or none when it had not changed.
+pub async fn accept(
+    project: &Project,
+    options: &Options,
+    revision: &str,
+) -> Result<Option<String>, Error> {
+    locked(project, options, async |mut m| m.accept(revision).await).await
+}
+
+/// `verify`: every applied revision on disk whose directory changed since.
+/// Reads only, so it takes no lock.
+pub async fn verify(project: &Project, options: &Options) -> Result<Vec<Mismatch>, Error> {
+    let conn = connect(project, options).await?;
+    Migrator::new(project, conn)?.verify().await
+}
+
+/// `show REV --stored`: the files of a revision as they were stored when
+/// it last ran, with the audit row that stored them. Reads only.
+pub async fn stored(
+    project: &Project,
+    options: &Options,
+    revision: &str,
+) -> Result<(HistoryEntry, Files), Error> {
+    let conn = connect(project, options).await?;
+    Migrator::new(project, conn)?.stored_files(revision).await
+}
+
+/// `current`: the heads the database is at, sorted. Reads only: it neither
+/// creates the version table nor needs a valid graph.
+pub async fn current(project: &Project, options: &Options) -> Result<Vec<String>, Error> {
+    let mut conn = connect(project, options).await?;
+    Ledger::new(project.config.version_table.clone())
+        .current_heads(conn.as_mut())
+        .await
+}
+
+/// `log`: the whole audit log, oldest first. Reads only.
+pub async fn audit_log(project: &Project, options: &Options) -> Result<Vec<HistoryEntry>, Error> {
+    let mut conn = connect(project, options).await?;
+    Ledger::new(project.config.version_table.clone())
+        .audit_log(conn.as_mut())
+        .await
+}
+
+/// What `revision` is asked to create.
+#[derive(Debug, Clone, Default)]
+pub struct RevisionRequest {
+    pub message: String,
+    /// The template: `sql`, `rust`, `python`, `js`.
+    pub kind: String,
+    /// What to build on: `head`, a head's id or label, `base`, …
+    pub head: String,
+    /// Allow `head` to name a revision that is not a head, starting a new
+    /// branch from it.
+    pub splice: bool,
+    pub branch_labels: Vec<String>,
+    /// Revisions (any target form) the new one depends on.
+    pub depends_on: Vec<String>,
+    /// An id of the caller's choosing instead of a random one.
+    pub id: Option<String>,
+}
+
+/// `revision`: a new revision directory from the project's templates.
+/// Building on a revision that is not a head needs `splice`, as in Alembic.
+pub fn new_revision(project: &Project, request: &RevisionRequest) -> Result<PathBuf, Error> {
+    let graph = graph_of(project)?;
+    let parents = graph.resolve(&request.head, &[])?;
+    if !request.splice
+        && let Some(parent) = parents.iter().find(|p| !graph.is_head(p))
+    {
+        return Err(Error::NotAHead {
+            revision: parent.clone(),
+            heads: graph.heads().into_iter().map(str::to_string).collect(),
+        });
+    }
+    let mut depends_on = Vec::new();
+    for spec in &request.depends_on {
+        depends_on.extend(graph.resolve(spec, &[])?);
+    }
+    Ok(project.new_revision(&NewRevision {
+        message: request.message.clone(),
+        kind: request.kind.clone(),
+        parents,
+        id: request.id.clone(),
+        branch_labels: request.branch_labels.clone(),
+        depends_on,
+    })?)
+}
+
+/// `merge REVS`: a revision whose parents are the revisions `specs` name
+/// (at least two), running no SQL of its own.
+pub fn merge(
+    project: &Project,
+    specs: &[String],
+    message: &str,
+    id: Option<String>,
+    branch_labels: Vec<String>,
+) -> Result<PathBuf, Error> {
+    let graph = graph_of(project)?;
+    let mut parents: Vec<String> = Vec::new();
+    for spec in specs {
+        for id in graph.resolve(spec, &[])? {
+            if !parents.contains(&id) {
+                parents.push(id);
+            }
+        }
+    }
+    if parents.len() < 2 {
+        return Err(Error::NothingToMerge {
+            specs: specs.join(" "),
+            found: parents,
+        });
+    }
+    Ok(project.new_revision(&NewRevision {
+        message: message.to_string(),
+        kind: "sql".to_string(),
+        parents,
+        id,
+        branch_labels,
+        depends_on: Vec::new(),
+    })?)
+}
