@@ -23,7 +23,9 @@
 //! 1. **Partial ids**: at least 4 characters, and ids only. Alembic matches
 //!    a prefix of any length (against ids of 4+ characters) and also
 //!    prefixes of branch labels; a short prefix would let a typo pick a
-//!    revision.
+//!    revision. `resolve_prefix` is this rule for any list of ids, so that
+//!    commands naming revisions outside the graph (failed ones, the audit
+//!    log's) read a partial id the same way.
 //! 2. **`-N` / `<label>@-N` with several qualifying current heads** is
 //!    refused (`AmbiguousRelative`). Alembic warns and counts from the first
 //!    row, whose order the database does not define (and fails an assertion
@@ -402,7 +404,50 @@ enum Mode {
 
 /// Partial ids shorter than this are refused, as in Alembic, so that a typo
 /// cannot silently pick a revision.
-const MIN_PREFIX: usize = 4;
+pub const MIN_PREFIX: usize = 4;
+
+/// The one rule for partial revision ids, for the graph's revisions and for
+/// any other list of ids a command takes a prefix of (the failed revisions,
+/// the audit log, which may name revisions no longer in the project), so
+/// that `ae10` means the same to every command.
+///
+/// An exact match wins, however short. Otherwise `prefix` must have at least
+/// [`MIN_PREFIX`] characters ([`GraphError::PrefixTooShort`]) and start
+/// exactly one distinct candidate ([`GraphError::UnknownRevision`] when none
+/// does, [`GraphError::AmbiguousPrefix`] with the sorted candidates when
+/// several do). Candidates may repeat: a log lists an id once per entry.
+pub fn resolve_prefix<'a>(
+    prefix: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Result<&'a str, GraphError> {
+    let mut matches = BTreeSet::new();
+    for candidate in candidates {
+        if candidate == prefix {
+            return Ok(candidate);
+        }
+        if candidate.starts_with(prefix) {
+            matches.insert(candidate);
+        }
+    }
+    // Checked after the exact match, so that a short id such as `a1` can
+    // still be named in full.
+    if prefix.chars().count() < MIN_PREFIX {
+        return Err(GraphError::PrefixTooShort(prefix.to_owned()));
+    }
+    let mut matches = matches.into_iter();
+    match (matches.next(), matches.next()) {
+        (None, _) => Err(GraphError::UnknownRevision(prefix.to_owned())),
+        (Some(one), None) => Ok(one),
+        (Some(first), Some(second)) => Err(GraphError::AmbiguousPrefix {
+            prefix: prefix.to_owned(),
+            candidates: [first, second]
+                .into_iter()
+                .chain(matches)
+                .map(str::to_owned)
+                .collect(),
+        }),
+    }
+}
 
 /// Characters that would make an id unparseable in relative and branch forms.
 const ILLEGAL_ID_CHARS: [char; 4] = ['@', '-', '+', ':'];
@@ -1450,28 +1495,18 @@ impl Graph {
         prefix: &str,
         on_branch: &dyn Fn(&usize) -> bool,
     ) -> Result<usize, GraphError> {
-        if prefix.chars().count() < MIN_PREFIX {
-            return Err(GraphError::PrefixTooShort(prefix.to_owned()));
-        }
-        let all: Vec<usize> = (0..self.len())
-            .filter(|&i| self.nodes[i].id.starts_with(prefix))
-            .collect();
-        let on: Vec<usize> = all.iter().copied().filter(on_branch).collect();
-        // A prefix matching only revisions off the branch falls through to
-        // the caller's NotOnBranch.
-        let candidates = if on.is_empty() { all } else { on };
-        match candidates.as_slice() {
-            [] => Err(GraphError::UnknownRevision(prefix.to_owned())),
-            [one] => Ok(*one),
-            several => {
-                let mut ids = self.owned_ids(several);
-                ids.sort();
-                Err(GraphError::AmbiguousPrefix {
-                    prefix: prefix.to_owned(),
-                    candidates: ids,
-                })
-            }
-        }
+        let ids = |only_on_branch: bool| {
+            (0..self.len())
+                .filter(move |i| !only_on_branch || on_branch(i))
+                .map(|i| self.nodes[i].id.as_str())
+        };
+        let found = match resolve_prefix(prefix, ids(true)) {
+            // A prefix matching only revisions off the branch falls through
+            // to the caller's NotOnBranch.
+            Err(GraphError::UnknownRevision(_)) => resolve_prefix(prefix, ids(false))?,
+            other => other?,
+        };
+        Ok(self.by_id[found])
     }
 
     /// Alembic's `_walk`: up through children from `base` or a revision

@@ -1860,6 +1860,80 @@ fn range_refuses_a_lower_end_that_is_not_below_the_upper_end() {
     assert!(err.to_string().contains("swap"));
 }
 
+// --- partial ids and names, for any list of ids ---
+
+#[test]
+fn an_exact_match_wins_even_when_it_is_shorter_than_a_partial_id_may_be() {
+    assert_eq!(resolve_prefix("a1", ["a1", "a1b2c3"]), Ok("a1"));
+}
+
+#[test]
+fn an_exact_match_wins_over_the_longer_ids_it_starts() {
+    assert_eq!(
+        resolve_prefix("abcd", ["abcd01", "abcd", "abcd02"]),
+        Ok("abcd")
+    );
+}
+
+#[test]
+fn a_prefix_shorter_than_four_characters_is_too_short_even_if_it_starts_one_id() {
+    assert_eq!(
+        resolve_prefix("abc", ["abcd0001"]),
+        Err(GraphError::PrefixTooShort("abc".into()))
+    );
+    assert_eq!(
+        resolve_prefix("", ["abcd0001"]),
+        Err(GraphError::PrefixTooShort(String::new()))
+    );
+}
+
+#[test]
+fn a_prefix_that_starts_no_candidate_is_an_unknown_revision() {
+    assert_eq!(
+        resolve_prefix("9999", ["abcd0001", "bcde0002"]),
+        Err(GraphError::UnknownRevision("9999".into()))
+    );
+    assert_eq!(
+        resolve_prefix("9999", []),
+        Err(GraphError::UnknownRevision("9999".into()))
+    );
+}
+
+#[test]
+fn a_prefix_that_starts_one_candidate_names_it_however_often_it_is_listed() {
+    let log = ["abcd0001", "bcde0002", "abcd0001", "abcd0001"];
+    assert_eq!(resolve_prefix("abcd", log), Ok("abcd0001"));
+    assert_eq!(resolve_prefix("bcde00", log), Ok("bcde0002"));
+}
+
+#[test]
+fn a_prefix_that_starts_several_candidates_lists_each_once_in_order() {
+    let err = resolve_prefix("abcd", ["abcd0002", "ffff0000", "abcd0001", "abcd0002"]).unwrap_err();
+    assert_eq!(
+        err,
+        GraphError::AmbiguousPrefix {
+            prefix: "abcd".into(),
+            candidates: strings(&["abcd0001", "abcd0002"])
+        }
+    );
+    assert!(err.to_string().contains("abcd0001, abcd0002"), "{err}");
+}
+
+#[test]
+fn the_graph_reads_partial_ids_by_the_same_rule() {
+    let graph = Graph::new(vec![
+        node("abcd0002", &[]),
+        node("abcd0001", &["abcd0002"]),
+        node("a1", &["abcd0001"]),
+    ])
+    .unwrap();
+    let ids = ["abcd0002", "abcd0001", "a1"];
+    for prefix in ["a1", "abc", "abcd", "abcd0001", "abcd00020", "9999"] {
+        let alone = resolve_prefix(prefix, ids).map(|id| vec![id.to_owned()]);
+        assert_eq!(graph.resolve(prefix, &[]), alone, "{prefix:?}");
+    }
+}
+
 mod overlap_tests {
     use super::super::*;
 
