@@ -33,12 +33,15 @@
 //! 3. **Strict relative parsing**: the whole identifier must match, with a
 //!    count of at least 1. Alembic's pattern is matched at the start only,
 //!    so `ae10+2xyz` reads as `ae10+2`; `+0` is refused here.
-//! 4. **Stricter ids and labels**: ids may not be empty, contain whitespace
-//!    or `@ - + :`, or be `head`, `heads`, `base`; labels may not be empty,
-//!    contain `@` or whitespace, or be reserved. Alembic only refuses
-//!    `@ - + :` in ids. A duplicate id is refused (Alembic warns, the last
-//!    file wins), as is a missing parent or dependency (Alembic warns, then
-//!    fails with a `KeyError`).
+//! 4. **Stricter ids and labels**, one rule for `revision.toml` and the
+//!    graph (`check_id`, `check_label`): ids are lowercase ASCII letters,
+//!    digits and `_`; labels are ASCII letters, digits, `_` and `-`; neither
+//!    may be empty or a reserved word (`RESERVED`: `head`, `heads`, `base`,
+//!    `current`), and a label may not read as a relative step from the
+//!    current heads or a reserved word (`-1`, `head-2`), which it would
+//!    hide. Alembic only refuses `@ - + :` in ids. A duplicate id is refused
+//!    (Alembic warns, the last file wins), as is a missing parent or
+//!    dependency (Alembic warns, then fails with a `KeyError`).
 //! 5. **Redundant `depends_on` leave no row in the version table**: one
 //!    that is an ancestor of another down revision (`normalize_down`).
 //!    Alembic drops only a dependency that an ancestor declares too, and
@@ -449,10 +452,86 @@ pub fn resolve_prefix<'a>(
     }
 }
 
-/// Characters that would make an id unparseable in relative and branch forms.
-const ILLEGAL_ID_CHARS: [char; 4] = ['@', '-', '+', ':'];
+/// Words that are revision targets themselves: `head`, `heads` and `base`
+/// in every identifier, `current` as an end of a history range. An id or a
+/// label spelled like one would be hidden by it, or hide it.
+pub const RESERVED: [&str; 4] = ["head", "heads", "base", "current"];
 
-const RESERVED: [&str; 3] = ["head", "heads", "base"];
+/// Why a name cannot be a revision id or a branch label. The message is the
+/// reason alone, so that each caller can say where the name was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("it is empty")]
+    Empty,
+    #[error(
+        "it contains {0:?}; use only lowercase letters, digits and `_` (the default is 12 hex characters)"
+    )]
+    IdChar(char),
+    #[error(
+        "it contains {0:?}; use only letters, digits, `_` and `-` (`@`, `+` and `:` have a meaning in revision targets)"
+    )]
+    LabelChar(char),
+    #[error(
+        "`{0}` is a reserved word in revision targets ({words}); choose another name",
+        words = RESERVED.join(", ")
+    )]
+    Reserved(String),
+    #[error(
+        "`{0}` reads as a relative step (like `head-1` or `-1`), which the label would hide; choose another label"
+    )]
+    RelativeLabel(String),
+}
+
+/// The one rule for revision ids, applied when a `revision.toml` is read and
+/// again by [`Graph::new`]: lowercase ASCII letters, digits and `_`, and not
+/// a [`RESERVED`] word. Narrower than identifiers need (they only need ids
+/// free of `@ - + :`), because an id also names its directory
+/// (`<id>_<slug>`), which must be a plain name on every file system,
+/// case-insensitive ones included.
+pub fn check_id(id: &str) -> Result<(), NameError> {
+    if id.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Err(NameError::IdChar(c));
+    }
+    if RESERVED.contains(&id) {
+        return Err(NameError::Reserved(id.to_owned()));
+    }
+    Ok(())
+}
+
+/// The one rule for branch labels: ASCII letters, digits, `_` and `-`, not a
+/// [`RESERVED`] word, and not spelled like a relative step that every
+/// project has (`-1`, `head-2`). `-` is allowed, as in Alembic, because an
+/// exact label is tried before relative parsing, so `release-1` names its
+/// label; `@` would split `label@head` and `:` a history range.
+pub fn check_label(label: &str) -> Result<(), NameError> {
+    if label.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if let Some(c) = label
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return Err(NameError::LabelChar(c));
+    }
+    if RESERVED.contains(&label) {
+        return Err(NameError::Reserved(label.to_owned()));
+    }
+    // A label that would hide `<id>-1` is not refused here: which ids there
+    // are is the graph's business, and an exact match winning is Alembic's
+    // rule too.
+    if let Ok(Some(relative)) = parse_relative(label)
+        && relative.symbol.is_none_or(|s| RESERVED.contains(&s))
+    {
+        return Err(NameError::RelativeLabel(label.to_owned()));
+    }
+    Ok(())
+}
 
 /// An immutable, validated revision DAG.
 ///
@@ -492,7 +571,10 @@ impl Graph {
     pub fn new(nodes: Vec<Node>) -> Result<Graph, GraphError> {
         let mut by_id: HashMap<&str, usize> = HashMap::new();
         for (i, node) in nodes.iter().enumerate() {
-            check_id(&node.id)?;
+            check_id(&node.id).map_err(|e| GraphError::InvalidId {
+                id: node.id.clone(),
+                reason: e.to_string(),
+            })?;
             if by_id.insert(&node.id, i).is_some() {
                 return Err(GraphError::DuplicateId(node.id.clone()));
             }
@@ -510,7 +592,10 @@ impl Graph {
                         other: nodes[other].id.clone(),
                     });
                 }
-                check_label(label, &node.id)?;
+                check_label(label).map_err(|e| GraphError::InvalidId {
+                    id: node.id.clone(),
+                    reason: format!("its branch label {label:?} cannot be used: {e}"),
+                })?;
                 by_label.insert(label, i);
             }
         }
@@ -1356,7 +1441,11 @@ impl Graph {
         if let Some(i) = self.exact(label) {
             return Ok(i);
         }
-        if RESERVED.contains(&label) {
+        // The symbols `resolve_symbol` reads itself, which would name a
+        // revision here without being a branch. Not `RESERVED`: `current`
+        // means something in history ranges only, so `current@head` still
+        // takes a partial id, as it always has.
+        if matches!(label, "head" | "heads" | "base") {
             return Err(GraphError::UnknownBranch(label.to_owned()));
         }
         match self.resolve_symbol(label, None, spec) {
@@ -1739,51 +1828,6 @@ fn invalid(spec: &str, reason: &str) -> GraphError {
     GraphError::InvalidSpec {
         spec: spec.to_owned(),
         reason: reason.to_owned(),
-    }
-}
-
-fn check_id(id: &str) -> Result<(), GraphError> {
-    let reason = if id.is_empty() {
-        Some("it is empty".to_owned())
-    } else if let Some(c) = id.chars().find(|c| ILLEGAL_ID_CHARS.contains(c)) {
-        Some(format!(
-            "`{c}` is not allowed, because identifiers use it for branches and relative steps"
-        ))
-    } else if id.chars().any(char::is_whitespace) {
-        Some("whitespace is not allowed".to_owned())
-    } else if RESERVED.contains(&id) {
-        Some("`head`, `heads` and `base` are reserved".to_owned())
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(GraphError::InvalidId {
-            id: id.to_owned(),
-            reason,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// A label may contain `-` (Alembic allows it, and exact matches are tried
-/// before relative parsing), but `@` would split `label@head` in two.
-fn check_label(label: &str, revision: &str) -> Result<(), GraphError> {
-    let reason =
-        if label.is_empty() || label.contains('@') || label.chars().any(char::is_whitespace) {
-            Some(format!(
-                "its branch label `{label}` is empty or contains `@` or whitespace"
-            ))
-        } else if RESERVED.contains(&label) {
-            Some(format!("its branch label `{label}` is reserved"))
-        } else {
-            None
-        };
-    match reason {
-        Some(reason) => Err(GraphError::InvalidId {
-            id: revision.to_owned(),
-            reason,
-        }),
-        None => Ok(()),
     }
 }
 

@@ -1934,6 +1934,101 @@ fn the_graph_reads_partial_ids_by_the_same_rule() {
     }
 }
 
+#[test]
+fn ids_of_lowercase_letters_digits_and_underscores_are_valid() {
+    for id in ["1975ea83b712", "0001_initial", "a1"] {
+        assert_eq!(check_id(id), Ok(()), "{id:?}");
+    }
+}
+
+#[test]
+fn an_id_with_any_other_character_is_refused_naming_that_character() {
+    for (id, c) in [
+        ("ABCD", 'A'),
+        ("ab-cd", '-'),
+        ("ab+cd", '+'),
+        ("ab@cd", '@'),
+        ("ab:cd", ':'),
+        ("a b", ' '),
+        ("a/b", '/'),
+        ("..", '.'),
+        ("caf\u{e9}", '\u{e9}'),
+    ] {
+        let err = check_id(id).unwrap_err();
+        assert_eq!(err, NameError::IdChar(c), "{id:?}");
+        assert!(
+            err.to_string()
+                .contains("lowercase letters, digits and `_`"),
+            "{err}"
+        );
+    }
+    assert_eq!(check_id(""), Err(NameError::Empty));
+}
+
+#[test]
+fn every_reserved_word_is_refused_as_an_id_and_as_a_label() {
+    for word in RESERVED {
+        assert_eq!(check_id(word), Err(NameError::Reserved(word.into())));
+        assert_eq!(check_label(word), Err(NameError::Reserved(word.into())));
+    }
+    let err = check_id("current").unwrap_err().to_string();
+    assert!(err.contains("head, heads, base, current"), "{err}");
+}
+
+#[test]
+fn labels_take_letters_of_either_case_digits_underscores_and_dashes() {
+    for label in ["auth", "Auth", "release-1", "feature_x", "2026", "x--1"] {
+        assert_eq!(check_label(label), Ok(()), "{label:?}");
+    }
+    for (label, c) in [
+        ("a@b", '@'),
+        ("a:b", ':'),
+        ("a+b", '+'),
+        ("a b", ' '),
+        ("a/b", '/'),
+    ] {
+        assert_eq!(
+            check_label(label),
+            Err(NameError::LabelChar(c)),
+            "{label:?}"
+        );
+    }
+    assert_eq!(check_label(""), Err(NameError::Empty));
+}
+
+#[test]
+fn a_label_spelled_like_a_relative_step_every_project_has_is_refused() {
+    for label in ["-1", "head-1", "heads-2", "base-1", "current-3"] {
+        let err = check_label(label).unwrap_err();
+        assert_eq!(err, NameError::RelativeLabel(label.into()), "{label:?}");
+        assert!(err.to_string().contains("choose another label"), "{err}");
+    }
+}
+
+#[test]
+fn the_graph_refuses_what_check_id_and_check_label_refuse() {
+    for bad in ["ABCD", "current", "caf\u{e9}"] {
+        let err = Graph::new(vec![node(bad, &[])]).unwrap_err();
+        assert!(
+            matches!(err, GraphError::InvalidId { .. }),
+            "{bad:?}: {err}"
+        );
+    }
+    for bad in ["current", "head-1", "a:b"] {
+        let err = Graph::new(vec![with_labels(node("aaaa", &[]), &[bad])]).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::InvalidId {
+                id: "aaaa".into(),
+                reason: format!(
+                    "its branch label {bad:?} cannot be used: {}",
+                    check_label(bad).unwrap_err()
+                ),
+            }
+        );
+    }
+}
+
 mod overlap_tests {
     use super::super::*;
 
