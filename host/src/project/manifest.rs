@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use super::{MANIFEST_FILE, ProjectError, VERSIONS_DIR, cap_error, collect_errors, open_root};
+use crate::graph;
 
 /// One revision: a directory under `versions/` and its `revision.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -455,47 +456,14 @@ fn parse_runner(
 }
 
 /// Why `id` is not a revision id. Ids are not only 12 hex characters:
-/// custom ids are allowed as with Alembic's `--rev-id`.
+/// custom ids are allowed as with Alembic's `--rev-id`. The rule is the
+/// graph's, so that what a revision.toml may say is what the graph accepts.
 pub(crate) fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("it is empty".to_string());
-    }
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        return Err(format!(
-            "it contains {c:?}; use only lowercase letters, digits and `_` (the default is 12 hex characters)"
-        ));
-    }
-    if RESERVED.contains(&id) {
-        return Err(format!(
-            "`{id}` is a reserved word in revision targets; choose another id"
-        ));
-    }
-    Ok(())
+    graph::check_id(id).map_err(|e| e.to_string())
 }
 
-// These words are revision targets themselves (`upgrade head`), so an id or
-// a label spelled like one would be ambiguous.
-const RESERVED: &[&str] = &["head", "heads", "base", "current"];
-
 fn check_label(label: &str) -> Result<(), String> {
-    if label.is_empty() {
-        return Err("it is empty".to_string());
-    }
-    if let Some(c) = label
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-    {
-        return Err(format!(
-            "it contains {c:?}, which has a meaning in revision targets (`label@head`, `head-1`); use letters, digits and `_`"
-        ));
-    }
-    if RESERVED.contains(&label) {
-        return Err(format!("`{label}` is a reserved word in revision targets"));
-    }
-    Ok(())
+    graph::check_label(label).map_err(|e| e.to_string())
 }
 
 fn check_component_file(file: &str) -> Result<(), &'static str> {
@@ -879,6 +847,37 @@ mod tests {
             parse("id = \"0001_initial\"\nparents = []\nmessage = \"m\"\nplugin = \"sql\"\n")
                 .unwrap();
         assert_eq!(revision.id, "0001_initial");
+    }
+
+    #[test]
+    fn current_is_as_reserved_as_head() {
+        let msg = error(
+            "id = \"current\"\nparents = []\nmessage = \"m\"\nplugin = \"sql\"\n",
+            "id",
+        );
+        assert!(msg.contains("reserved word"), "{msg}");
+        let msg = error(
+            &format!("{BASE}plugin = \"sql\"\nbranch_labels = [\"current\"]\n"),
+            "branch_labels",
+        );
+        assert!(msg.contains("reserved word"), "{msg}");
+    }
+
+    #[test]
+    fn a_label_may_contain_a_dash_unless_it_spells_a_relative_step() {
+        let revision = parse(&format!(
+            "{BASE}plugin = \"sql\"\nbranch_labels = [\"release-1\"]\ndepends_on = [\"release-1\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(revision.branch_labels, ["release-1"]);
+        assert_eq!(revision.depends_on, ["release-1"]);
+        for bad in ["head-1", "-1"] {
+            let msg = error(
+                &format!("{BASE}plugin = \"sql\"\nbranch_labels = [{bad:?}]\n"),
+                "branch_labels",
+            );
+            assert!(msg.contains("relative step"), "{msg}");
+        }
     }
 
     #[test]
