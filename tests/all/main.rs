@@ -16,7 +16,6 @@ mod offline;
 mod postgres;
 mod python;
 mod sandbox;
-mod server_guarantees;
 mod sqlite;
 mod support;
 mod transform;

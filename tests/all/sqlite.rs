@@ -1,44 +1,7 @@
-//! The guarantees on SQLite.
-
-use crate::guarantees;
-use crate::support::Backend;
-
-#[test]
-fn eight_runners_at_once_apply_each_revision_exactly_once_on_sqlite() {
-    guarantees::concurrent_runners_apply_each_revision_exactly_once(Backend::Sqlite);
-}
-
-#[test]
-fn a_failure_at_any_statement_leaves_sqlite_as_before() {
-    guarantees::a_failure_at_any_statement_leaves_the_database_as_before(Backend::Sqlite);
-}
-
-#[test]
-fn a_revision_outside_a_transaction_that_fails_part_way_must_be_resolved_on_sqlite() {
-    guarantees::a_revision_outside_a_transaction_that_fails_part_way_must_be_resolved(
-        Backend::Sqlite,
-    );
-}
-
-#[test]
-fn a_run_transaction_rolls_back_every_revision_on_sqlite() {
-    guarantees::a_run_transaction_rolls_back_every_revision_of_the_run(Backend::Sqlite);
-}
-
-#[test]
-fn a_dry_run_keeps_nothing_on_sqlite() {
-    guarantees::a_dry_run_runs_everything_and_keeps_nothing(Backend::Sqlite);
-}
-
-#[test]
-fn the_lock_timeout_on_sqlite_names_the_process_holding_it() {
-    guarantees::the_lock_timeout_names_the_holder(Backend::Sqlite);
-}
-
-#[test]
-fn a_batch_on_sqlite_reports_each_statements_rows_and_names_the_one_that_fails() {
-    guarantees::a_batch_reports_each_statements_rows_and_names_the_one_that_fails(Backend::Sqlite);
-}
+//! What is tested on SQLite alone: its schema-qualified version table
+//! (`main.`) and how it stores the value types, each with a counterpart of
+//! its own in postgres.rs and mysql.rs. The guarantees every backend keeps
+//! are in guarantees.rs.
 
 #[test]
 fn a_schema_qualified_version_table_on_sqlite_lives_in_that_schema() {

@@ -63,6 +63,34 @@ pub enum Backend {
     Mysql,
 }
 
+/// One `#[test]` per check per backend: `sqlite::<check>`,
+/// `postgres::<check>` and `mysql::<check>` in the invoking module, each
+/// calling `<check>(backend)` there. Listing a check once runs it on every
+/// backend, so none can be forgotten; the checks stay private, so one left
+/// out of the list is dead code, which the lints refuse. A check whose
+/// outcome differs by backend branches on its argument.
+///
+/// A module per backend because `macro_rules!` cannot build the name
+/// `<check>_on_sqlite` without a crate for it; it is also the layout of
+/// audit.rs's tests, and `::mysql::` selects one backend's.
+macro_rules! on_every_backend {
+    ($($check:ident),+ $(,)?) => {
+        mod sqlite {
+            use $crate::support::Backend;
+            $( #[test] fn $check() { super::$check(Backend::Sqlite); } )+
+        }
+        mod postgres {
+            use $crate::support::Backend;
+            $( #[test] fn $check() { super::$check(Backend::Postgres); } )+
+        }
+        mod mysql {
+            use $crate::support::Backend;
+            $( #[test] fn $check() { super::$check(Backend::Mysql); } )+
+        }
+    };
+}
+pub(crate) use on_every_backend;
+
 /// The servers every machine that runs the tests has (see README, Databases).
 pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub const MYSQL_ADMIN_URL: &str = "mysql://root@127.0.0.1:3306/test";

@@ -30,7 +30,7 @@ pub use host::Stats;
 use crate::db::{Connection, DbError};
 use crate::graph::Direction;
 use bindings::{Migration, MigrationPre, types};
-use host::HostState;
+use host::{Broker, HostState};
 
 /// How often the epoch advances; the time limit is checked at this grain.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -345,18 +345,11 @@ impl Runtime {
                 return (conn, Vec::new(), Err(err));
             }
         };
-        let state = HostState {
+        let state = HostState::new(
             wasi,
-            table: wasmtime::component::ResourceTable::new(),
-            limits: sandbox::Limits::new(self.options.memory_limit),
-            conn,
-            revision: revision.clone(),
-            failed: None,
-            stats: Stats::default(),
-            open_cursors: Default::default(),
-            writes: Vec::new(),
-            writes_untold: 0,
-        };
+            sandbox::Limits::new(self.options.memory_limit),
+            Broker::new(conn, &revision),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let ticks = self.options.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
@@ -397,7 +390,7 @@ impl Runtime {
             Ok(Err(trap)) => {
                 Err(self.classify_trap(&revision, trap, data.limits.memory_exceeded, stderr_tail))
             }
-            Ok(Ok(guest_result)) => match (&data.failed, guest_result) {
+            Ok(Ok(guest_result)) => match (data.broker.failed(), guest_result) {
                 (Some(failed), guest) => Err(RunError::StatementFailed {
                     revision: revision.clone(),
                     sql: failed.sql.clone(),
@@ -408,15 +401,15 @@ impl Runtime {
                     revision: revision.clone(),
                     message,
                 }),
-                (None, Ok(())) => Ok(data.stats),
+                (None, Ok(())) => Ok(data.broker.stats()),
             },
         };
-        let mut data = store.into_data();
+        let mut broker = store.into_data().broker;
         if result.is_ok() {
-            data.close_leftover_cursors().await;
+            broker.close_leftover_cursors().await;
         }
-        let writes = data.take_writes();
-        (data.conn, writes, result)
+        let (conn, writes) = broker.finish();
+        (conn, writes, result)
     }
 
     fn classify_trap(
