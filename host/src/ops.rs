@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 
 use crate::db::{self, Connection, RunLock};
 use crate::error::Error;
-use crate::graph::Direction;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::graph::{Direction, GraphError, resolve_prefix};
 use crate::ledger::{HistoryEntry, Ledger, Mismatch};
 use crate::migrate::{Applied, Migrator, graph_of};
 use crate::project::{Files, NewRevision, Project};
@@ -280,12 +283,48 @@ pub async fn current(project: &Project, options: &Options) -> Result<Vec<String>
         .await
 }
 
-/// `log`: the whole audit log, oldest first. Reads only.
-pub async fn audit_log(project: &Project, options: &Options) -> Result<Vec<HistoryEntry>, Error> {
+/// Which rows of the audit log `log` shows.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only rows of this revision: an id or a unique prefix of one in the
+    /// log (the graph's rule). One the log has no row of shows no rows.
+    pub revision: Option<String>,
+    /// Only rows started at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Only rows started before this time.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// `log`: the rows of the audit log `filter` keeps, oldest first. Reads only.
+pub async fn audit_log(
+    project: &Project,
+    options: &Options,
+    filter: &LogFilter,
+) -> Result<Vec<HistoryEntry>, Error> {
     let mut conn = connect(project, options).await?;
-    Ledger::new(project.config.version_table.clone())
+    let entries = Ledger::new(project.config.version_table.clone())
         .audit_log(conn.as_mut())
-        .await
+        .await?;
+    let revision = match filter.revision.as_deref() {
+        None => None,
+        Some(r) => match resolve_prefix(r, entries.iter().map(|e| e.revision.as_str())) {
+            Ok(id) => Some(id.to_string()),
+            Err(GraphError::UnknownRevision(_)) => Some(r.to_string()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| revision.as_deref().is_none_or(|r| e.revision == r))
+        .filter(|e| {
+            // A row whose time cannot be read is kept: hiding it would hide
+            // something from an audit.
+            let Ok(started) = OffsetDateTime::parse(&e.started_at, &Rfc3339) else {
+                return true;
+            };
+            filter.since.is_none_or(|s| started >= s) && filter.until.is_none_or(|u| started < u)
+        })
+        .collect())
 }
 
 /// What `revision` is asked to create.

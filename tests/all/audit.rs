@@ -3,7 +3,7 @@
 //! functions at the end run it on SQLite, PostgreSQL and MariaDB.
 
 use crate::offline::snapshot;
-use crate::support::{Backend, TestProject};
+use crate::support::{Backend, TestProject, on_every_backend};
 
 const A: &str = "a0d100000001";
 const B: &str = "a0d100000002";
@@ -299,23 +299,6 @@ pub fn log_json_has_every_field(backend: Backend) {
         table.contains(&format!("{B}  downgrade  reverted")),
         "{table}"
     );
-}
-
-macro_rules! on_every_backend {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            use crate::support::Backend;
-            $( #[test] fn $check() { super::$check(Backend::Sqlite); } )*
-        }
-        mod postgres {
-            use crate::support::Backend;
-            $( #[test] fn $check() { super::$check(Backend::Postgres); } )*
-        }
-        mod mysql {
-            use crate::support::Backend;
-            $( #[test] fn $check() { super::$check(Backend::Mysql); } )*
-        }
-    };
 }
 
 on_every_backend!(

@@ -322,7 +322,7 @@ def _keep_declared_dependency_order() -> None:
     where a revision has two or more) changes from one Python process to the
     next with string hashing. Patch it to keep the declared order instead:
     one of the orders Alembic can produce, the one aludel uses
-    (host/src/graph.rs, `alembic_normalize_down`), and the same every run.
+    (host/src/graph/mod.rs, `alembic_normalize_down`), and the same every run.
     Nothing else of Alembic is changed."""
     from alembic.script import revision as rv
 
@@ -392,7 +392,7 @@ def _relative_parts(spec: str):
 
 
 def div_short_prefix(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
-    # host/src/graph.rs (resolve_absolute), docs/revisions.md "Identifiers":
+    # host/src/graph/mod.rs (resolve_absolute), docs/revisions.md "Identifiers":
     # a partial id needs at least 4 characters. Alembic matches a shorter
     # prefix against any id of 4 characters or more.
     ids = [r.id for r in dag.revs]
@@ -416,7 +416,7 @@ def div_short_prefix(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | Non
 
 
 def div_zero_steps(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
-    # host/src/graph.rs (parse_relative): "a relative step count must be at
+    # host/src/graph/mod.rs (parse_relative): "a relative step count must be at
     # least 1". Alembic walks zero steps (`rev+0` is `rev`).
     for t in cmd.targets:
         parts = _relative_parts(t)
@@ -426,7 +426,7 @@ def div_zero_steps(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
 
 
 def div_minus_n_several_heads(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
-    # host/src/graph.rs (resolve_indices): "Alembic refuses `+N` here but
+    # host/src/graph/mod.rs (resolve_indices): "Alembic refuses `+N` here but
     # walks `-N` from the first row with a deprecation warning; both are
     # refused" (AmbiguousRelative). Alembic's own warning: "downgrade -1 from
     # multiple heads is ambiguous; this usage will be disallowed in a future
@@ -454,7 +454,7 @@ def alembic_map(alembic_dir: str):
 
 
 def div_stamp_minus_n_past_base(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
-    # host/src/graph.rs, module doc, divergence 8 (`resolve_stamp_target`):
+    # host/src/graph/mod.rs, module doc, divergence 8 (`resolve_stamp_target`):
     # a stamp's `-N` / `<label>@-N` walks down from every head of the
     # project (Alembic's `get_revisions`), on an empty table only. Where a
     # walk goes past `base`, Alembic's `_walk` returns None, which
@@ -489,7 +489,7 @@ def div_stamp_minus_n_past_base(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -
 
 
 def div_downgrade_label_off_branch(dag: Dag, rows: set[str], cmd: Cmd, ctx: dict) -> str | None:
-    # host/src/graph.rs, module doc, divergence 7 (`downgrade_branch_head`,
+    # host/src/graph/mod.rs, module doc, divergence 7 (`downgrade_branch_head`,
     # `resolve_symbol`): Alembic's downgrade drops the label of an absolute
     # target (`target.rpartition("@")`), so `downgrade x@<rev>` (and
     # `x@head`, `x@heads`) goes to a revision off branch `x` without a word.
@@ -564,7 +564,7 @@ def post_divergence(dag: Dag, rows_before: set[str], cmd: Cmd, a, b, ctx: dict) 
     """Divergences seen only in the outcome, where Alembic is at fault."""
     ok_a, msg_a, steps_a, rows_a = a
     ok_b, msg_b, steps_b, rows_b = b
-    # host/src/graph.rs, module doc, divergence 14: a stamp naming one
+    # host/src/graph/mod.rs, module doc, divergence 14: a stamp naming one
     # revision twice (`stamp heads <head>`, `stamp --purge heads heads`,
     # `stamp <rev> <label>@heads`, ...) makes Alembic's HeadMaintainer write
     # it twice and fail `assert version not in self.heads` (or, when the
@@ -581,7 +581,7 @@ def post_divergence(dag: Dag, rows_before: set[str], cmd: Cmd, a, b, ctx: dict) 
     # Alembic's HeadMaintainer crashes (KeyError / AssertionError, not a
     # CommandError) when a revision's depends_on names a revision that has
     # no row of its own, or on stamps over such graphs; see the comment in
-    # host/src/graph.rs (upgrade_change): "Alembic also lists down revisions
+    # host/src/graph/mod.rs (upgrade_change): "Alembic also lists down revisions
     # that have no row, which would make its DELETE fail, so only present
     # rows are considered here". aludel must finish, run Alembic's steps
     # first, and leave the rows the graph implies.
@@ -610,7 +610,7 @@ def post_divergence(dag: Dag, rows_before: set[str], cmd: Cmd, a, b, ctx: dict) 
     # drops the lower one. A deliberate refusal with a message naming the fix.
     if cmd.verb == "stamp" and ok_a and not ok_b and "lie on one line" in msg_b and rows_b == rows_before:
         return "stamp targets on one line: aludel refuses, Alembic drops the lower one"
-    # host/src/graph.rs (normalize_down): a depends_on that is already an
+    # host/src/graph/mod.rs (normalize_down): a depends_on that is already an
     # ancestor of another down revision is dropped, where Alembic keeps it
     # and, downgrading past that revision, restores a row below another row.
     # aludel leaves only the real heads.

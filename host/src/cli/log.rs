@@ -2,6 +2,7 @@
 //! (`--format json`: an array of objects with every field). Reads only.
 
 use aludel::ledger::HistoryEntry;
+use aludel::ops::LogFilter;
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -36,23 +37,12 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
 
 pub async fn run(args: LogArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
-    let entries = aludel::ops::audit_log(&project, &global.options()).await?;
-    let entries: Vec<HistoryEntry> = entries
-        .into_iter()
-        .filter(|e| {
-            args.revision
-                .as_deref()
-                .is_none_or(|r| e.revision.starts_with(r))
-        })
-        .filter(|e| {
-            // A row whose time cannot be read is kept: hiding it would hide
-            // something from an audit.
-            let Ok(started) = OffsetDateTime::parse(&e.started_at, &Rfc3339) else {
-                return true;
-            };
-            args.since.is_none_or(|s| started >= s) && args.until.is_none_or(|u| started < u)
-        })
-        .collect();
+    let filter = LogFilter {
+        revision: args.revision,
+        since: args.since,
+        until: args.until,
+    };
+    let entries = aludel::ops::audit_log(&project, &global.options(), &filter).await?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
         Format::Table => print_table(&entries),

@@ -248,32 +248,3 @@ impl<'a> Migrator<'a> {
             })
     }
 }
-
-/// The one id among `candidates` (ids that may no longer be in the graph:
-/// failed or stored revisions) that `prefix` names, by the graph's rules.
-fn resolve_among<'c>(
-    prefix: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Result<&'c str, crate::graph::GraphError> {
-    use crate::graph::GraphError;
-    let mut matches: Vec<&str> = candidates
-        .into_iter()
-        .filter(|c| c.starts_with(prefix))
-        .collect();
-    matches.sort_unstable();
-    matches.dedup();
-    if let Some(exact) = matches.iter().find(|c| **c == prefix) {
-        return Ok(exact);
-    }
-    if prefix.chars().count() < 4 {
-        return Err(GraphError::PrefixTooShort(prefix.to_owned()));
-    }
-    match matches.as_slice() {
-        [] => Err(GraphError::UnknownRevision(prefix.to_owned())),
-        [one] => Ok(one),
-        several => Err(GraphError::AmbiguousPrefix {
-            prefix: prefix.to_owned(),
-            candidates: several.iter().map(|s| s.to_string()).collect(),
-        }),
-    }
-}

@@ -1,9 +1,9 @@
 //! `resolve`: the end of a revision's failed state, after an operator has
 //! looked at the database and completed or undone what it left.
 
-use super::{Begin, End, Migrator, resolve_among};
+use super::{Begin, End, Migrator};
 use crate::error::Error;
-use crate::graph::{Direction, GraphError, Step};
+use crate::graph::{Direction, GraphError, Step, resolve_prefix};
 use crate::ledger::{FailedRevision, Outcome, head_changes, now_rfc3339};
 
 impl Migrator<'_> {
@@ -15,7 +15,7 @@ impl Migrator<'_> {
     pub async fn resolve(&mut self, revision: &str, applied: bool) -> Result<Vec<String>, Error> {
         let (conn, ledger) = self.parts();
         let failures = ledger.failures(conn).await?;
-        let id = resolve_among(revision, failures.iter().map(|f| f.revision.as_str()))
+        let id = resolve_prefix(revision, failures.iter().map(|f| f.revision.as_str()))
             .map_err(|e| match e {
                 GraphError::UnknownRevision(_) => Error::NotFailed(revision.to_string()),
                 other => other.into(),

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{Migrator, graph_of_revisions, resolve_among};
+use super::{Migrator, graph_of_revisions};
 use crate::error::Error;
-use crate::graph::GraphError;
+use crate::graph::{GraphError, resolve_prefix};
 use crate::ledger::HistoryEntry;
 use crate::project::{MANIFEST_FILE, checksum, parse_manifest};
 
@@ -23,7 +23,7 @@ impl Migrator<'_> {
             .iter()
             .filter(|e| e.artifact.is_some())
             .map(|e| e.revision.as_str());
-        let id = resolve_among(revision, stored).map_err(|e| match e {
+        let id = resolve_prefix(revision, stored).map_err(|e| match e {
             GraphError::UnknownRevision(_) => Error::NotStored(revision.to_string()),
             other => other.into(),
         })?;

@@ -9,6 +9,7 @@
 //! statements failed, even one whose error the guest ignored.
 
 mod bindings;
+mod broker;
 mod cache;
 mod host;
 mod sandbox;
@@ -24,13 +25,14 @@ use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
+pub use broker::Stats;
 pub use cache::{ComponentCache, Origin};
-pub use host::Stats;
 
 use crate::db::{Connection, DbError};
 use crate::graph::Direction;
 use bindings::{Migration, MigrationPre, types};
-use host::{Broker, HostState};
+use broker::Broker;
+use host::HostState;
 
 /// How often the epoch advances; the time limit is checked at this grain.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
