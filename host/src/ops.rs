@@ -149,11 +149,7 @@ pub async fn upgrade(
     target: &str,
     dry_run: bool,
 ) -> Result<Vec<Applied>, Error> {
-    let runtime = runtime(project)?;
-    locked(project, options, async |m| {
-        m.dry_run(dry_run).upgrade(&runtime, target).await
-    })
-    .await
+    migrate(project, options, Direction::Upgrade, target, dry_run).await
 }
 
 /// `downgrade TARGET`: reverts every revision above `target`.
@@ -163,9 +159,23 @@ pub async fn downgrade(
     target: &str,
     dry_run: bool,
 ) -> Result<Vec<Applied>, Error> {
+    migrate(project, options, Direction::Downgrade, target, dry_run).await
+}
+
+async fn migrate(
+    project: &Project,
+    options: &Options,
+    direction: Direction,
+    target: &str,
+    dry_run: bool,
+) -> Result<Vec<Applied>, Error> {
     let runtime = runtime(project)?;
     locked(project, options, async |m| {
-        m.dry_run(dry_run).downgrade(&runtime, target).await
+        let mut m = m.dry_run(dry_run);
+        match direction {
+            Direction::Upgrade => m.upgrade(&runtime, target).await,
+            Direction::Downgrade => m.downgrade(&runtime, target).await,
+        }
     })
     .await
 }

@@ -146,9 +146,7 @@ fn a_revision_outside_a_transaction_that_fails_part_way_must_be_resolved(backend
         "DROP TABLE kept;",
     );
     let dir = p.misbehave("0a0000000002", Some("0a0000000001"), "bad-sql", "ok");
-    let manifest = dir.join("revision.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, format!("transaction = \"none\"\n{text}")).unwrap();
+    TestProject::outside_a_transaction(&dir);
 
     let stderr = p.fails(&["upgrade", "head"]);
     assert!(stderr.contains("recorded as failed"), "{stderr}");

@@ -87,9 +87,7 @@ fn only_the_verbs_that_run_revisions_start_a_webassembly_engine() {
     // A revision that fails part-way outside a transaction, so that
     // `resolve` has a failed state to end.
     let partial = p.misbehave("f0000000000b", Some("f0000000000a"), "bad-sql", "ok");
-    let manifest = partial.join("revision.toml");
-    let text = std::fs::read_to_string(&manifest).expect("revision.toml");
-    std::fs::write(&manifest, format!("transaction = \"none\"\n{text}")).expect("write");
+    TestProject::outside_a_transaction(&partial);
     let upgrade = p.aludel(&["-v", "upgrade", "head"]);
     assert!(!upgrade.success, "the second revision fails part-way");
     assert!(

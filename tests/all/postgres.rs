@@ -287,9 +287,7 @@ fn create_index_concurrently_runs_outside_a_transaction_under_the_runs_lock() {
     );
     assert_eq!(p.versions(), vec!["1dc000000001"]);
 
-    let manifest = dir.join("revision.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, format!("transaction = \"none\"\n{text}")).unwrap();
+    TestProject::outside_a_transaction(&dir);
     p.ok(&["upgrade", "head"]);
     assert_eq!(p.versions(), vec!["1dc000000002"]);
     let valid = p.query(

@@ -365,6 +365,15 @@ impl TestProject {
         )
     }
 
+    /// Makes the revision in `dir` run outside a transaction
+    /// (`transaction = "none"` in its revision.toml).
+    pub fn outside_a_transaction(dir: &Path) {
+        let manifest = dir.join("revision.toml");
+        let text = std::fs::read_to_string(&manifest).expect("revision.toml");
+        std::fs::write(&manifest, format!("transaction = \"none\"\n{text}"))
+            .expect("write revision.toml");
+    }
+
     /// Rows of a query against the project's database, each value as text
     /// (`NULL` for null), read with sqlx directly rather than through aludel.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {

@@ -8,12 +8,11 @@
 //! Written with the portable statements of the [`Connection`] trait, so
 //! every backend has it without code of its own.
 
-use crate::db::{
-    Connection, DbError, Value, is_missing_table, placeholders, query_own_table, quote,
-};
+use crate::db::{Connection, DbError, Value, is_missing_table, placeholders, quote};
 use crate::graph::Direction;
 
 use super::history::{direction_text, parse_direction};
+use super::{cell_text, own_rows};
 
 /// One unresolved failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,18 +41,11 @@ pub async fn list(
         "SELECT revision, direction, failed_at, error, statements FROM {} ORDER BY failed_at",
         quote(dialect, &table_for(version_table))
     );
-    let Some(rows) = query_own_table(conn, &sql, Vec::new()).await? else {
-        return Ok(Vec::new());
-    };
-    Ok(rows
-        .rows
+    Ok(own_rows(conn, &sql, Vec::new())
+        .await?
         .into_iter()
         .map(|row| {
-            let text = |i: usize| match row.get(i) {
-                Some(Value::Text(s)) => s.clone(),
-                Some(other) => format!("{other:?}"),
-                None => String::new(),
-            };
+            let text = |i: usize| cell_text(&row, i).unwrap_or_default();
             FailedRevision {
                 revision: text(0),
                 // A row whose direction is unreadable is shown as an

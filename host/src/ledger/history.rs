@@ -17,9 +17,9 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::db::{
-    Connection, DbError, Dialect, Statement, Value, placeholders, query_own_table, quote,
-};
+use super::{cell_text, own_rows};
+
+use crate::db::{Connection, DbError, Dialect, Statement, Value, placeholders, quote};
 use crate::graph::Direction;
 
 /// How a history row's step ended.
@@ -274,20 +274,11 @@ pub async fn list(
         "SELECT id, {COLUMNS} FROM {} ORDER BY id",
         quote(dialect, &history_table(version_table))
     );
-    let Some(rows) = query_own_table(conn, &sql, Vec::new()).await? else {
-        return Ok(Vec::new());
-    };
-    Ok(rows
-        .rows
+    Ok(own_rows(conn, &sql, Vec::new())
+        .await?
         .into_iter()
         .map(|row| {
-            let text = |i: usize| match row.get(i) {
-                Some(Value::Null) | None => None,
-                Some(Value::Text(s)) => Some(s.clone()),
-                Some(Value::Blob(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-                Some(Value::Integer(n)) => Some(n.to_string()),
-                Some(other) => Some(format!("{other:?}")),
-            };
+            let text = |i: usize| cell_text(&row, i);
             let int = |i: usize| match row.get(i) {
                 Some(Value::Integer(n)) => *n,
                 Some(Value::Text(s)) | Some(Value::Decimal(s)) => s.parse().unwrap_or(0),
@@ -362,11 +353,8 @@ pub async fn load_artifact(
         quote(dialect, &artifacts_table(version_table)),
         placeholders(dialect, 1)[0]
     );
-    let Some(rows) = query_own_table(conn, &sql, vec![Value::Text(hash.to_string())]).await? else {
-        return Ok(None);
-    };
-    Ok(rows
-        .rows
+    Ok(own_rows(conn, &sql, vec![Value::Text(hash.to_string())])
+        .await?
         .into_iter()
         .next()
         .and_then(|row| match row.into_iter().next() {

@@ -22,7 +22,7 @@ pub mod version;
 
 use std::collections::HashSet;
 
-use crate::db::{Connection, Dialect, Statement};
+use crate::db::{Connection, DbError, Dialect, Statement, Value, query_own_table};
 use crate::error::Error;
 
 pub use audit::{Mismatch, applied_records};
@@ -236,6 +236,31 @@ impl Ledger {
         };
         self.who = Some(who.clone());
         who
+    }
+}
+
+/// The rows a query of one of aludel's own tables returns. The tables are
+/// created on first use, so one that does not exist yet has none.
+async fn own_rows(
+    conn: &mut dyn Connection,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<Vec<Vec<Value>>, DbError> {
+    Ok(query_own_table(conn, sql, params)
+        .await?
+        .map(|rows| rows.rows)
+        .unwrap_or_default())
+}
+
+/// Cell `i` of a row as text, whatever type the database returned it as;
+/// none for NULL or a missing cell.
+fn cell_text(row: &[Value], i: usize) -> Option<String> {
+    match row.get(i) {
+        Some(Value::Null) | None => None,
+        Some(Value::Text(s)) => Some(s.clone()),
+        Some(Value::Blob(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        Some(Value::Integer(n)) => Some(n.to_string()),
+        Some(other) => Some(format!("{other:?}")),
     }
 }
 

@@ -46,10 +46,7 @@ impl Migrator<'_> {
         runtime: &Runtime,
         target: &str,
     ) -> Result<Vec<Applied>, Error> {
-        self.check_history().await?;
-        let current = self.current().await?;
-        let plan = self.graph.upgrade_plan(&current, target)?;
-        self.run_plan(runtime, current, plan).await
+        self.migrate(runtime, Direction::Upgrade, target).await
     }
 
     /// Reverts every revision above `target`.
@@ -58,9 +55,21 @@ impl Migrator<'_> {
         runtime: &Runtime,
         target: &str,
     ) -> Result<Vec<Applied>, Error> {
+        self.migrate(runtime, Direction::Downgrade, target).await
+    }
+
+    async fn migrate(
+        &mut self,
+        runtime: &Runtime,
+        direction: Direction,
+        target: &str,
+    ) -> Result<Vec<Applied>, Error> {
         self.check_history().await?;
         let current = self.current().await?;
-        let plan = self.graph.downgrade_plan(&current, target)?;
+        let plan = match direction {
+            Direction::Upgrade => self.graph.upgrade_plan(&current, target)?,
+            Direction::Downgrade => self.graph.downgrade_plan(&current, target)?,
+        };
         self.run_plan(runtime, current, plan).await
     }
 
