@@ -136,8 +136,11 @@ pub enum ConnectError {
         source: sqlx::Error,
     },
     #[error(
-        "unsupported database URL {url}: aludel speaks sqlite: here \
-         (postgres:// and mysql:// are planned)"
+        "unsupported database URL {url}: aludel speaks sqlite: (a file such as \
+         sqlite:app.db, or sqlite::memory:), postgres:// or postgresql://, and \
+         mysql:// or mariadb://\n  \
+         give a URL with one of these schemes in --url, DATABASE_URL or [database] url \
+         in aludel.toml"
     )]
     UnsupportedScheme { url: String },
     #[error("no database URL: pass --url, set DATABASE_URL, or set [database] url in aludel.toml")]
@@ -438,5 +441,38 @@ mod tests {
     fn quote_ident_doubles_embedded_quotes() {
         assert_eq!(quote_ident("aludel_version"), "\"aludel_version\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn an_unsupported_scheme_lists_every_supported_one_and_says_where_to_fix_it() {
+        let message = ConnectError::UnsupportedScheme {
+            url: "oracle://db.example/x".into(),
+        }
+        .to_string();
+        assert!(message.starts_with("unsupported database URL oracle://db.example/x"));
+        for scheme in [
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "mysql://",
+            "mariadb://",
+        ] {
+            assert!(message.contains(scheme), "{scheme}: {message}");
+        }
+        assert!(message.contains("--url, DATABASE_URL or [database] url"));
+        assert!(!message.contains("planned"));
+    }
+
+    #[test]
+    fn every_scheme_connect_accepts_names_a_dialect() {
+        assert_eq!(dialect_of_url("sqlite:app.db"), Some(Dialect::Sqlite));
+        assert_eq!(dialect_of_url("postgres://h/d"), Some(Dialect::Postgresql));
+        assert_eq!(
+            dialect_of_url("postgresql://h/d"),
+            Some(Dialect::Postgresql)
+        );
+        assert_eq!(dialect_of_url("mysql://h/d"), Some(Dialect::Mysql));
+        assert_eq!(dialect_of_url("mariadb://h/d"), Some(Dialect::Mysql));
+        assert_eq!(dialect_of_url("oracle://h/d"), None);
     }
 }
