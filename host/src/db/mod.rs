@@ -4,7 +4,12 @@
 //!
 //! The types here are the host's own, not the generated WIT types, so the
 //! brokering logic can be exercised without any WebAssembly.
+//!
+//! Three backends (SQLite, PostgreSQL, MySQL/MariaDB) and the offline
+//! recorder share `dialect`, which spells SQL (quoting, placeholders,
+//! literals, the catalogue queries), so that they cannot drift apart.
 
+mod dialect;
 pub mod failed;
 pub mod history;
 mod mysql;
@@ -12,6 +17,10 @@ pub mod offline;
 mod postgres;
 mod sqlite;
 pub mod version;
+
+// The portable-SQL modules (version, failed, history) import these from
+// here; they live in `dialect`.
+pub(crate) use dialect::{is_missing_table, placeholders, quote};
 
 use std::fmt;
 use std::time::Duration;
@@ -355,38 +364,7 @@ pub fn redact_url(url: &str) -> String {
 
 // Portable SQL for aludel's own tables (the failed state, the audit log,
 // offline output): the three dialects differ only in identifier quotes and
-// placeholders, so one statement text serves every backend.
-
-/// Quotes a possibly schema-qualified name part by part, in `dialect`.
-pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
-    name.split('.')
-        .map(|part| match dialect {
-            Dialect::Mysql => format!("`{}`", part.replace('`', "``")),
-            _ => format!("\"{}\"", part.replace('"', "\"\"")),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// `n` positional placeholders in `dialect`: `?` or `$1`…
-pub(crate) fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| match dialect {
-            Dialect::Postgresql => format!("${i}"),
-            _ => "?".to_string(),
-        })
-        .collect()
-}
-
-/// Whether an error says the table does not exist: aludel's own tables are
-/// created on first use, so reading one that is missing means "nothing yet".
-pub(crate) fn is_missing_table(e: &DbError) -> bool {
-    matches!(
-        e.code.as_deref(),
-        Some("42P01") | Some("42S02") | Some("1146")
-    ) || e.message.contains("no such table")
-        || e.message.contains("doesn't exist")
-}
+// placeholders (see `dialect`), so one statement text serves every backend.
 
 /// Reads one of aludel's own tables, which are created on first use: a
 /// table that does not exist yet reads as no rows (`None`).
@@ -400,13 +378,6 @@ pub(crate) async fn query_own_table(
         Err(e) if is_missing_table(&e) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Quotes an identifier the host itself puts into SQL (the version table's
-/// name). Names are validated when the configuration is read; quoting is the
-/// second fence.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -435,12 +406,6 @@ mod tests {
         assert_eq!(quote(Dialect::Mysql, "a`b"), "`a``b`");
         assert_eq!(placeholders(Dialect::Postgresql, 2), vec!["$1", "$2"]);
         assert_eq!(placeholders(Dialect::Sqlite, 2), vec!["?", "?"]);
-    }
-
-    #[test]
-    fn quote_ident_doubles_embedded_quotes() {
-        assert_eq!(quote_ident("aludel_version"), "\"aludel_version\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]

@@ -44,6 +44,7 @@ use sqlx::{
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
+use super::dialect;
 use super::{
     ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
     RunLock, Value, quote, version,
@@ -96,11 +97,6 @@ fn db_err(err: sqlx::Error) -> DbError {
         };
     }
     DbError::from(err)
-}
-
-/// Quotes an identifier with backticks.
-fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
 }
 
 pub struct MysqlBackend {
@@ -196,20 +192,12 @@ impl MysqlBackend {
 
     /// Whether `table` (or `database.table`) exists.
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
-        let (schema, bare) = match table.split_once('.') {
-            Some((schema, bare)) => (Some(schema), bare),
-            None => (None, table),
-        };
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM information_schema.tables \
-             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-        )
-        .bind(schema)
-        .bind(bare)
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(db_err)?;
-        Ok(exists.is_some())
+        let exists = dialect::table_exists(Dialect::Mysql, table);
+        let row = sqlx::query_with(AssertSqlSafe(exists.sql), arguments(exists.params)?)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(row.is_some())
     }
 }
 
@@ -250,12 +238,6 @@ fn first_keyword(sql: &str) -> String {
         .take_while(|c| c.is_ascii_alphabetic())
         .collect::<String>()
         .to_ascii_uppercase()
-}
-
-/// A statement handed to `CREATE TEMPORARY TABLE … AS` must not end in a
-/// semicolon.
-fn trim_statement(sql: &str) -> &str {
-    sql.trim().trim_end_matches(';').trim_end()
 }
 
 fn param_err(position: usize, kind: &str, text: &str, expected: &str) -> DbError {
@@ -636,14 +618,14 @@ impl Connection for MysqlBackend {
         // rows are numbered in the order the query returns them.
         let create = format!(
             "CREATE TEMPORARY TABLE {} ({POSITION_COLUMN} BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) AS {}",
-            quote_ident(&name),
-            trim_statement(sql)
+            quote(Dialect::Mysql, &name),
+            dialect::trim_statement(sql)
         );
         sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
             .execute(&mut self.conn)
             .await
             .map_err(db_err)?;
-        let describe = format!("SELECT * FROM {}", quote_ident(&name));
+        let describe = format!("SELECT * FROM {}", quote(Dialect::Mysql, &name));
         let statement = (&mut self.conn)
             .prepare(AssertSqlSafe(describe).into_sql_str())
             .await
@@ -673,7 +655,7 @@ impl Connection for MysqlBackend {
         let limit = max.clamp(1, MAX_CURSOR_BATCH);
         let sql = format!(
             "SELECT * FROM {} WHERE {POSITION_COLUMN} > ? ORDER BY {POSITION_COLUMN} LIMIT ?",
-            quote_ident(&cursor.name)
+            quote(Dialect::Mysql, &cursor.name)
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(cursor.position)
@@ -694,7 +676,7 @@ impl Connection for MysqlBackend {
         // With TEMPORARY, DROP does not commit the open transaction.
         self.run(&format!(
             "DROP TEMPORARY TABLE IF EXISTS {}",
-            quote_ident(&cursor.name)
+            quote(Dialect::Mysql, &cursor.name)
         ))
         .await
         .map(|_| ())

@@ -39,9 +39,10 @@ use sqlx::{
     Postgres, Row, SqlSafeStr, Statement, Type, TypeInfo, ValueRef,
 };
 
+use super::dialect;
 use super::{
     ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
-    RunLock, Value, quote_ident, version,
+    RunLock, Value, quote, version,
 };
 
 /// `application_name` of aludel's sessions, so `pg_stat_activity` (and a
@@ -498,21 +499,6 @@ fn numeric_text(raw: PgValueRef<'_>) -> Result<String, BoxDynError> {
     Ok(out)
 }
 
-/// The version table's name, quoted, and qualified when it names a schema
-/// (`meta.versions` → `"meta"."versions"`).
-fn qualified(table: &str) -> String {
-    table
-        .split('.')
-        .map(quote_ident)
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// A statement handed to `DECLARE … FOR` must not end in a semicolon.
-fn trim_statement(sql: &str) -> &str {
-    sql.trim().trim_end_matches(';').trim_end()
-}
-
 #[async_trait]
 impl Connection for PostgresBackend {
     fn dialect(&self) -> Dialect {
@@ -562,27 +548,15 @@ impl Connection for PostgresBackend {
 
     async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         if self.version_table_known.as_deref() != Some(table) {
-            let rows = self
-                .fetch(
-                    "SELECT to_regclass($1) IS NOT NULL",
-                    vec![Value::Text(qualified(table))],
-                )
-                .await?;
-            let exists = match rows.first() {
-                Some(row) => {
-                    let r = row.try_get::<bool, _>(0);
-                    self.note(r)?
-                }
-                None => false,
-            };
-            if !exists {
+            let exists = dialect::table_exists(Dialect::Postgresql, table);
+            if self.fetch(&exists.sql, exists.params).await?.is_empty() {
                 return Ok(Vec::new());
             }
             self.version_table_known = Some(table.to_string());
         }
         let sql = format!(
             "SELECT version_num::text FROM {} ORDER BY version_num",
-            qualified(table)
+            quote(Dialect::Postgresql, table)
         );
         let rows = self.fetch(&sql, Vec::new()).await?;
         rows.iter()
@@ -680,12 +654,12 @@ impl Connection for PostgresBackend {
         };
         let declare = format!(
             "DECLARE {} NO SCROLL CURSOR{hold} FOR {}",
-            quote_ident(&name),
-            trim_statement(sql)
+            quote(Dialect::Postgresql, &name),
+            dialect::trim_statement(sql)
         );
         self.run(&declare, params).await?;
         // FETCH describes the cursor's columns, even when it has no rows.
-        let fetch = format!("FETCH FORWARD 1 FROM {}", quote_ident(&name));
+        let fetch = format!("FETCH FORWARD 1 FROM {}", quote(Dialect::Postgresql, &name));
         let columns = self.column_names(&fetch, &[]).await?;
         Ok(Cursor {
             name,
@@ -704,7 +678,10 @@ impl Connection for PostgresBackend {
             return Ok(Vec::new());
         }
         let limit = max.clamp(1, MAX_CURSOR_BATCH);
-        let sql = format!("FETCH FORWARD {limit} FROM {}", quote_ident(&cursor.name));
+        let sql = format!(
+            "FETCH FORWARD {limit} FROM {}",
+            quote(Dialect::Postgresql, &cursor.name)
+        );
         let rows = self.fetch(&sql, Vec::new()).await?;
         cursor.position += rows.len() as i64;
         if rows.len() < limit as usize {
@@ -718,9 +695,12 @@ impl Connection for PostgresBackend {
             // The transaction is aborted; its rollback closes the cursor.
             return Ok(());
         }
-        self.script(&format!("CLOSE {}", quote_ident(&cursor.name)))
-            .await
-            .map(|_| ())
+        self.script(&format!(
+            "CLOSE {}",
+            quote(Dialect::Postgresql, &cursor.name)
+        ))
+        .await
+        .map(|_| ())
     }
 }
 
@@ -853,12 +833,6 @@ mod tests {
         for bad in ["", "-", ".", "1e5", "1.2.3", "abc", " 1", "NaN"] {
             assert!(!is_plain_decimal(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_schema_qualified_version_table_is_quoted_part_by_part() {
-        assert_eq!(qualified("aludel_version"), "\"aludel_version\"");
-        assert_eq!(qualified("meta.versions"), "\"meta\".\"versions\"");
     }
 
     #[test]

@@ -25,9 +25,10 @@ use sqlx::{
 use futures::TryStreamExt;
 use sqlx::Either;
 
+use super::dialect;
 use super::{
     BatchError, ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH,
-    RowSet, RunLock, Statement, Value, offline, quote, quote_ident, version,
+    RowSet, RunLock, Statement, Value, quote, version,
 };
 
 /// The largest blob a batch inlines as a literal (see `execute_batch`).
@@ -165,11 +166,6 @@ fn column_names(row: &SqliteRow, skip: usize) -> Vec<String> {
         .collect()
 }
 
-/// A statement handed to `CREATE TABLE … AS` must not end in a semicolon.
-fn trim_statement(sql: &str) -> &str {
-    sql.trim().trim_end_matches(';').trim_end()
-}
-
 #[async_trait]
 impl Connection for SqliteBackend {
     fn dialect(&self) -> Dialect {
@@ -200,15 +196,8 @@ impl Connection for SqliteBackend {
 
     async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         if self.version_table_known.as_deref() != Some(table) {
-            // `schema.table` names an attached database's table.
-            let (schema, bare) = match table.split_once('.') {
-                Some((schema, bare)) => (quote(Dialect::Sqlite, schema), bare),
-                None => ("main".to_string(), table),
-            };
-            let sql =
-                format!("SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?");
-            let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
-                .bind(bare)
+            let exists = dialect::table_exists(Dialect::Sqlite, table);
+            let exists = sqlx::query_with(AssertSqlSafe(exists.sql), arguments(exists.params)?)
                 .fetch_optional(&mut self.conn)
                 .await?;
             if exists.is_none() {
@@ -329,7 +318,7 @@ impl Connection for SqliteBackend {
                     .map_err(|source| BatchError { index, source })?;
                 counts.push(rows);
             } else {
-                let sql = offline::inline(Dialect::Sqlite, &statement.sql, &statement.params)
+                let sql = dialect::inline(Dialect::Sqlite, &statement.sql, &statement.params)
                     .map_err(|source| BatchError {
                         index: counts.len() + pending,
                         source,
@@ -370,15 +359,15 @@ impl Connection for SqliteBackend {
         let name = format!("_aludel_cursor_{}", self.next_cursor);
         let create = format!(
             "CREATE TEMP TABLE {} AS {}",
-            quote_ident(&name),
-            trim_statement(sql)
+            quote(Dialect::Sqlite, &name),
+            dialect::trim_statement(sql)
         );
         sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
             .execute(&mut self.conn)
             .await?;
         let info = format!(
             "SELECT name FROM pragma_table_info({})",
-            quote_literal(&name)
+            dialect::literal(Dialect::Sqlite, &Value::Text(name.clone()))?
         );
         let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info))
             .fetch_all(&mut self.conn)
@@ -402,7 +391,7 @@ impl Connection for SqliteBackend {
         let limit = max.clamp(1, MAX_CURSOR_BATCH);
         let sql = format!(
             "SELECT _rowid_, * FROM temp.{} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?",
-            quote_ident(&cursor.name)
+            quote(Dialect::Sqlite, &cursor.name)
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(cursor.position)
@@ -421,14 +410,10 @@ impl Connection for SqliteBackend {
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
         self.run(&format!(
             "DROP TABLE IF EXISTS temp.{}",
-            quote_ident(&cursor.name)
+            quote(Dialect::Sqlite, &cursor.name)
         ))
         .await
     }
-}
-
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The run lock on SQLite: an exclusive OS lock on a file beside the
