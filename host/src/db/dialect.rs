@@ -8,7 +8,7 @@
 //! what lets one statement text serve every backend, and keeps the backends
 //! from drifting apart.
 
-use super::{DbError, Dialect, Statement, Value};
+use super::{DbError, Dialect, Statement, Value, values};
 
 /// Quotes a possibly schema-qualified name part by part (`meta.versions` →
 /// `"meta"."versions"`, or backticks on MySQL), doubling any quote inside a
@@ -143,12 +143,10 @@ pub fn literal(dialect: Dialect, value: &Value) -> Result<String, DbError> {
         Value::Time(s) => typed(s, "time"),
         Value::Timestamp(s) => typed(s, "timestamp"),
         Value::Timestamptz(s) => typed(s, "timestamptz"),
+        // Written bare, so it must be a number and nothing else: the same
+        // check the backends apply to a bound decimal.
         Value::Decimal(s) => {
-            let valid = !s.is_empty()
-                && s.trim_start_matches(['-', '+'])
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '.');
-            if !valid {
+            if !values::is_plain_decimal(s) {
                 return Err(DbError::new(format!(
                     "offline mode (--sql): {s:?} is not a decimal number"
                 )));
@@ -431,6 +429,16 @@ mod tests {
             literal(Dialect::Postgresql, &Value::Boolean(false)).unwrap(),
             "FALSE"
         );
+    }
+
+    #[test]
+    fn a_decimal_literal_must_be_a_plain_number() {
+        let decimal = |s: &str| literal(Dialect::Sqlite, &Value::Decimal(s.into()));
+        assert_eq!(decimal("-123.4500").unwrap(), "-123.4500");
+        // Written bare: `--1` would start a comment, `1.2.3` is no number.
+        for bad in ["--1", "1.2.3", ".", "1e5", ""] {
+            assert!(decimal(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! brokering logic can be exercised without any WebAssembly.
 //!
 //! Three backends (SQLite, PostgreSQL, MySQL/MariaDB) and the offline
-//! recorder share `dialect`, which spells SQL (quoting, placeholders,
-//! literals, the catalogue queries), so that they cannot drift apart.
+//! recorder share two modules, so that they cannot drift apart:
+//! `dialect` spells SQL (quoting, placeholders, literals, the catalogue
+//! queries) and `values` reads and writes the WIT text forms of dates,
+//! times and decimals.
 
 mod dialect;
 pub mod failed;
@@ -16,6 +18,7 @@ mod mysql;
 pub mod offline;
 mod postgres;
 mod sqlite;
+mod values;
 pub mod version;
 
 // The portable-SQL modules (version, failed, history) import these from
