@@ -264,6 +264,92 @@ pub fn inline(dialect: Dialect, sql: &str, params: &[Value]) -> Result<String, D
     Ok(out)
 }
 
+/// The temporary table of a snapshot cursor, on the backends that cannot
+/// stream a result while other statements run on the connection (SQLite's
+/// driver steps one statement at a time; MySQL cannot interleave). The
+/// cursor materialises its query into the table and pages through it by a
+/// key that numbers the rows in the query's order. PostgreSQL has real
+/// server-side cursors and needs none of this.
+///
+/// What the two share: a page is `SELECT <key>, <the query's columns> FROM
+/// <table> WHERE <key> > ? ORDER BY <key> LIMIT ?`, bound with the cursor's
+/// position and the batch size, and the key is the page's first column.
+/// What truly differs, and stays per dialect: the key (SQLite's implicit
+/// rowid, which `*` does not include; a declared auto-increment column on
+/// MySQL, which `*` lists first), the schema the table lives in (`temp.`
+/// on SQLite), and how it is dropped (`DROP TEMPORARY TABLE` on MySQL, the
+/// form that does not commit the open transaction; SQLite has no such form).
+/// How the backend learns the columns also stays in the backend: SQLite's
+/// `pragma_table_info`, MySQL's description of a prepared `SELECT *`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TempTableCursor {
+    Sqlite,
+    Mysql,
+}
+
+impl TempTableCursor {
+    /// The columns a page starts with before the query's own: the key.
+    pub(crate) const KEY_COLUMNS: usize = 1;
+
+    /// MySQL's key column, declared by the cursor's table.
+    const MYSQL_KEY: &'static str = "__aludel_pos";
+
+    fn dialect(self) -> Dialect {
+        match self {
+            TempTableCursor::Sqlite => Dialect::Sqlite,
+            TempTableCursor::Mysql => Dialect::Mysql,
+        }
+    }
+
+    /// Where the table is named in a page or a drop.
+    fn table(self, name: &str) -> String {
+        let quoted = quote(self.dialect(), name);
+        match self {
+            // A main-database table of the same name must not be read instead.
+            TempTableCursor::Sqlite => format!("temp.{quoted}"),
+            TempTableCursor::Mysql => quoted,
+        }
+    }
+
+    /// Materialises `query` (its parameters bound as the guest gave them)
+    /// into the cursor's table `name`.
+    pub(crate) fn create(self, name: &str, query: &str) -> String {
+        let quoted = quote(self.dialect(), name);
+        let query = trim_statement(query);
+        match self {
+            TempTableCursor::Sqlite => format!("CREATE TEMP TABLE {quoted} AS {query}"),
+            // The declared key comes first; the query's columns follow it,
+            // and rows are numbered in the order the query returns them.
+            TempTableCursor::Mysql => format!(
+                "CREATE TEMPORARY TABLE {quoted} ({key} BIGINT NOT NULL AUTO_INCREMENT \
+                 PRIMARY KEY) AS {query}",
+                key = Self::MYSQL_KEY
+            ),
+        }
+    }
+
+    /// The next page after a position: bind the cursor's position, then the
+    /// batch size.
+    pub(crate) fn page(self, name: &str) -> String {
+        let (select, key) = match self {
+            TempTableCursor::Sqlite => ("_rowid_, *", "_rowid_"),
+            TempTableCursor::Mysql => ("*", Self::MYSQL_KEY),
+        };
+        format!(
+            "SELECT {select} FROM {} WHERE {key} > ? ORDER BY {key} LIMIT ?",
+            self.table(name)
+        )
+    }
+
+    pub(crate) fn drop(self, name: &str) -> String {
+        let table = self.table(name);
+        match self {
+            TempTableCursor::Sqlite => format!("DROP TABLE IF EXISTS {table}"),
+            TempTableCursor::Mysql => format!("DROP TEMPORARY TABLE IF EXISTS {table}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,5 +531,38 @@ mod tests {
     fn a_float_that_is_not_finite_has_no_literal() {
         assert_eq!(literal(Dialect::Sqlite, &Value::Float(1.0)).unwrap(), "1.0");
         assert!(literal(Dialect::Sqlite, &Value::Float(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn a_temp_table_cursor_pages_by_its_key_in_each_dialect() {
+        let c = TempTableCursor::Sqlite;
+        assert_eq!(
+            c.create("_aludel_cursor_1", "SELECT 1;"),
+            "CREATE TEMP TABLE \"_aludel_cursor_1\" AS SELECT 1"
+        );
+        assert_eq!(
+            c.page("_aludel_cursor_1"),
+            "SELECT _rowid_, * FROM temp.\"_aludel_cursor_1\" \
+             WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?"
+        );
+        assert_eq!(
+            c.drop("_aludel_cursor_1"),
+            "DROP TABLE IF EXISTS temp.\"_aludel_cursor_1\""
+        );
+        let c = TempTableCursor::Mysql;
+        assert_eq!(
+            c.create("_aludel_cursor_1", "SELECT 1"),
+            "CREATE TEMPORARY TABLE `_aludel_cursor_1` (__aludel_pos BIGINT NOT NULL \
+             AUTO_INCREMENT PRIMARY KEY) AS SELECT 1"
+        );
+        assert_eq!(
+            c.page("_aludel_cursor_1"),
+            "SELECT * FROM `_aludel_cursor_1` \
+             WHERE __aludel_pos > ? ORDER BY __aludel_pos LIMIT ?"
+        );
+        assert_eq!(
+            c.drop("_aludel_cursor_1"),
+            "DROP TEMPORARY TABLE IF EXISTS `_aludel_cursor_1`"
+        );
     }
 }

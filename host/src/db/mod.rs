@@ -199,7 +199,9 @@ pub trait RunLock: Send {
     async fn release(self: Box<Self>) -> Result<(), DbError>;
 }
 
-/// Where a cursor is in its result. The backend owns its meaning.
+/// Where a cursor is in its result. The backend owns the meaning of
+/// `position` (a key of its temporary table, or the rows read so far); the
+/// paging rules every backend follows are `batch_size` and `record_batch`.
 #[derive(Debug)]
 pub struct Cursor {
     pub(crate) name: String,
@@ -209,8 +211,44 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// A cursor at the start of its result.
+    pub(crate) fn new(name: String, columns: Vec<String>) -> Self {
+        Cursor {
+            name,
+            columns,
+            position: 0,
+            exhausted: false,
+        }
+    }
+
+    /// The name of a connection's `number`th cursor (its server-side cursor
+    /// or its temporary table): unique on the connection, and in aludel's
+    /// own namespace so that it cannot meet a table of the guest's.
+    pub(crate) fn name_for(number: u64) -> String {
+        format!("_aludel_cursor_{number}")
+    }
+
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// How many rows the next batch asks the database for, or `None` when
+    /// the result is exhausted and the database need not be asked. The
+    /// guest's `max` is clamped to 1..=[`MAX_CURSOR_BATCH`], as the WIT
+    /// contract says (0 means 1): a guest-controlled size must not make the
+    /// host buffer a whole table.
+    pub(crate) fn batch_size(&self, max: u32) -> Option<u32> {
+        (!self.exhausted).then(|| max.clamp(1, MAX_CURSOR_BATCH))
+    }
+
+    /// Records a batch that asked for `asked` rows and got `got`; the next
+    /// one starts after `position`. A short batch means the result has no
+    /// more rows, so the next call answers without a round trip.
+    pub(crate) fn record_batch(&mut self, asked: u32, got: usize, position: i64) {
+        self.position = position;
+        if got < asked as usize {
+            self.exhausted = true;
+        }
     }
 }
 
@@ -442,5 +480,19 @@ mod tests {
         assert_eq!(dialect_of_url("mysql://h/d"), Some(Dialect::Mysql));
         assert_eq!(dialect_of_url("mariadb://h/d"), Some(Dialect::Mysql));
         assert_eq!(dialect_of_url("oracle://h/d"), None);
+    }
+
+    #[test]
+    fn a_batch_is_clamped_and_nothing_is_asked_once_a_cursor_is_exhausted() {
+        let mut cursor = Cursor::new(Cursor::name_for(1), Vec::new());
+        assert_eq!(cursor.name, "_aludel_cursor_1");
+        assert_eq!(cursor.batch_size(0), Some(1));
+        assert_eq!(cursor.batch_size(7), Some(7));
+        assert_eq!(cursor.batch_size(u32::MAX), Some(MAX_CURSOR_BATCH));
+        cursor.record_batch(7, 7, 7);
+        assert_eq!((cursor.position, cursor.exhausted), (7, false));
+        cursor.record_batch(7, 3, 10);
+        assert_eq!((cursor.position, cursor.exhausted), (10, true));
+        assert_eq!(cursor.batch_size(7), None);
     }
 }

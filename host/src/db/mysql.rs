@@ -41,15 +41,15 @@ use sqlx::{
     SqlSafeStr, Statement, Type, TypeInfo, ValueRef,
 };
 
-use super::dialect;
+use super::dialect::{self, TempTableCursor};
 use super::values::{self, Malformed};
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
-    RunLock, Value, quote, version,
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value, quote,
+    version,
 };
 
-/// The key column a cursor's temporary table is paged by.
-const POSITION_COLUMN: &str = "__aludel_pos";
+/// Cursors page through a temporary table (see the module doc).
+const CURSOR_TABLE: TempTableCursor = TempTableCursor::Mysql;
 
 /// Parses a `mysql://` or `mariadb://` URL into sqlx's options.
 fn options(url: &str) -> Result<MySqlConnectOptions, ConnectError> {
@@ -529,14 +529,8 @@ impl Connection for MysqlBackend {
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
         self.next_cursor += 1;
-        let name = format!("_aludel_cursor_{}", self.next_cursor);
-        // The declared key comes first; the query's columns follow it, and
-        // rows are numbered in the order the query returns them.
-        let create = format!(
-            "CREATE TEMPORARY TABLE {} ({POSITION_COLUMN} BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) AS {}",
-            quote(Dialect::Mysql, &name),
-            dialect::trim_statement(sql)
-        );
+        let name = Cursor::name_for(self.next_cursor);
+        let create = CURSOR_TABLE.create(&name, sql);
         sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
             .execute(&mut self.conn)
             .await
@@ -549,15 +543,10 @@ impl Connection for MysqlBackend {
         let columns = statement
             .columns()
             .iter()
-            .skip(1)
+            .skip(TempTableCursor::KEY_COLUMNS)
             .map(|c| c.name().to_string())
             .collect();
-        Ok(Cursor {
-            name,
-            columns,
-            position: 0,
-            exhausted: false,
-        })
+        Ok(Cursor::new(name, columns))
     }
 
     async fn cursor_next(
@@ -565,37 +554,28 @@ impl Connection for MysqlBackend {
         cursor: &mut Cursor,
         max: u32,
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        if cursor.exhausted {
+        let Some(limit) = cursor.batch_size(max) else {
             return Ok(Vec::new());
-        }
-        let limit = max.clamp(1, MAX_CURSOR_BATCH);
-        let sql = format!(
-            "SELECT * FROM {} WHERE {POSITION_COLUMN} > ? ORDER BY {POSITION_COLUMN} LIMIT ?",
-            quote(Dialect::Mysql, &cursor.name)
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        };
+        let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
             .bind(cursor.position)
             .bind(i64::from(limit))
             .fetch_all(&mut self.conn)
             .await
             .map_err(db_err)?;
-        if let Some(last) = rows.last() {
-            cursor.position = last.try_get::<i64, _>(0).map_err(db_err)?;
-        }
-        if rows.len() < limit as usize {
-            cursor.exhausted = true;
-        }
-        rows.iter().map(|r| decode_row(r, 1)).collect()
+        let position = match rows.last() {
+            Some(last) => last.try_get::<i64, _>(0).map_err(db_err)?,
+            None => cursor.position,
+        };
+        cursor.record_batch(limit, rows.len(), position);
+        rows.iter()
+            .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
+            .collect()
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
         // With TEMPORARY, DROP does not commit the open transaction.
-        self.run(&format!(
-            "DROP TEMPORARY TABLE IF EXISTS {}",
-            quote(Dialect::Mysql, &cursor.name)
-        ))
-        .await
-        .map(|_| ())
+        self.run(&CURSOR_TABLE.drop(&cursor.name)).await.map(|_| ())
     }
 }
 

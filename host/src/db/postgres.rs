@@ -42,8 +42,8 @@ use sqlx::{
 use super::dialect;
 use super::values::{self, Malformed};
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
-    RunLock, Value, quote, version,
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value, quote,
+    version,
 };
 
 /// `application_name` of aludel's sessions, so `pg_stat_activity` (and a
@@ -568,7 +568,7 @@ impl Connection for PostgresBackend {
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
         self.next_cursor += 1;
-        let name = format!("_aludel_cursor_{}", self.next_cursor);
+        let name = Cursor::name_for(self.next_cursor);
         // Outside a transaction (a revision run without one) a cursor must
         // be WITH HOLD, which materialises its rows when declared.
         let hold = if self.in_transaction {
@@ -585,12 +585,7 @@ impl Connection for PostgresBackend {
         // FETCH describes the cursor's columns, even when it has no rows.
         let fetch = format!("FETCH FORWARD 1 FROM {}", quote(Dialect::Postgresql, &name));
         let columns = self.column_names(&fetch, &[]).await?;
-        Ok(Cursor {
-            name,
-            columns,
-            position: 0,
-            exhausted: false,
-        })
+        Ok(Cursor::new(name, columns))
     }
 
     async fn cursor_next(
@@ -598,19 +593,18 @@ impl Connection for PostgresBackend {
         cursor: &mut Cursor,
         max: u32,
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        if cursor.exhausted {
+        let Some(limit) = cursor.batch_size(max) else {
             return Ok(Vec::new());
-        }
-        let limit = max.clamp(1, MAX_CURSOR_BATCH);
+        };
+        // A server-side cursor keeps its own place: the position only
+        // counts the rows read.
         let sql = format!(
             "FETCH FORWARD {limit} FROM {}",
             quote(Dialect::Postgresql, &cursor.name)
         );
         let rows = self.fetch(&sql, Vec::new()).await?;
-        cursor.position += rows.len() as i64;
-        if rows.len() < limit as usize {
-            cursor.exhausted = true;
-        }
+        let position = cursor.position + rows.len() as i64;
+        cursor.record_batch(limit, rows.len(), position);
         rows.iter().map(decode_row).collect()
     }
 

@@ -25,10 +25,10 @@ use sqlx::{
 use futures::TryStreamExt;
 use sqlx::Either;
 
-use super::dialect;
+use super::dialect::{self, TempTableCursor};
 use super::{
-    BatchError, ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH,
-    RowSet, RunLock, Statement, Value, quote, version,
+    BatchError, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock,
+    Statement, Value, quote, version,
 };
 
 /// The largest blob a batch inlines as a literal (see `execute_batch`).
@@ -36,6 +36,9 @@ const INLINE_BLOB_MAX: usize = 64 * 1024;
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Cursors page through a temporary table (see the module doc).
+const CURSOR_TABLE: TempTableCursor = TempTableCursor::Sqlite;
 
 pub struct SqliteBackend {
     conn: SqliteConnection,
@@ -356,12 +359,8 @@ impl Connection for SqliteBackend {
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
         self.next_cursor += 1;
-        let name = format!("_aludel_cursor_{}", self.next_cursor);
-        let create = format!(
-            "CREATE TEMP TABLE {} AS {}",
-            quote(Dialect::Sqlite, &name),
-            dialect::trim_statement(sql)
-        );
+        let name = Cursor::name_for(self.next_cursor);
+        let create = CURSOR_TABLE.create(&name, sql);
         sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
             .execute(&mut self.conn)
             .await?;
@@ -372,12 +371,7 @@ impl Connection for SqliteBackend {
         let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info))
             .fetch_all(&mut self.conn)
             .await?;
-        Ok(Cursor {
-            name,
-            columns,
-            position: 0,
-            exhausted: false,
-        })
+        Ok(Cursor::new(name, columns))
     }
 
     async fn cursor_next(
@@ -385,34 +379,26 @@ impl Connection for SqliteBackend {
         cursor: &mut Cursor,
         max: u32,
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        if cursor.exhausted {
+        let Some(limit) = cursor.batch_size(max) else {
             return Ok(Vec::new());
-        }
-        let limit = max.clamp(1, MAX_CURSOR_BATCH);
-        let sql = format!(
-            "SELECT _rowid_, * FROM temp.{} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?",
-            quote(Dialect::Sqlite, &cursor.name)
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        };
+        let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
             .bind(cursor.position)
             .bind(i64::from(limit))
             .fetch_all(&mut self.conn)
             .await?;
-        if let Some(last) = rows.last() {
-            cursor.position = last.try_get::<i64, _>(0)?;
-        }
-        if rows.len() < limit as usize {
-            cursor.exhausted = true;
-        }
-        rows.iter().map(|r| decode_row(r, 1)).collect()
+        let position = match rows.last() {
+            Some(last) => last.try_get::<i64, _>(0)?,
+            None => cursor.position,
+        };
+        cursor.record_batch(limit, rows.len(), position);
+        rows.iter()
+            .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
+            .collect()
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
-        self.run(&format!(
-            "DROP TABLE IF EXISTS temp.{}",
-            quote(Dialect::Sqlite, &cursor.name)
-        ))
-        .await
+        self.run(&CURSOR_TABLE.drop(&cursor.name)).await
     }
 }
 
