@@ -4,11 +4,19 @@
 //!
 //! The types here are the host's own, not the generated WIT types, so the
 //! brokering logic can be exercised without any WebAssembly.
+//!
+//! Three backends (SQLite, PostgreSQL, MySQL/MariaDB) and the offline
+//! recorder share two modules, so that they cannot drift apart:
+//! `dialect` spells SQL (quoting, placeholders, literals, the catalogue
+//! queries) and `values` reads and writes the WIT text forms of dates,
+//! times and decimals.
 
+pub mod dialect;
 mod mysql;
 pub mod offline;
 mod postgres;
 mod sqlite;
+mod values;
 
 // The version table's DDL is the ledger's; the backends create it.
 use crate::ledger::version;
@@ -136,8 +144,11 @@ pub enum ConnectError {
         source: sqlx::Error,
     },
     #[error(
-        "unsupported database URL {url}: aludel speaks sqlite: here \
-         (postgres:// and mysql:// are planned)"
+        "unsupported database URL {url}: aludel speaks sqlite: (a file such as \
+         sqlite:app.db, or sqlite::memory:), postgres:// or postgresql://, and \
+         mysql:// or mariadb://\n  \
+         give a URL with one of these schemes in --url, DATABASE_URL or [database] url \
+         in aludel.toml"
     )]
     UnsupportedScheme { url: String },
     #[error("no database URL: pass --url, set DATABASE_URL, or set [database] url in aludel.toml")]
@@ -184,7 +195,9 @@ pub trait RunLock: Send {
     async fn release(self: Box<Self>) -> Result<(), DbError>;
 }
 
-/// Where a cursor is in its result. The backend owns its meaning.
+/// Where a cursor is in its result. The backend owns the meaning of
+/// `position` (a key of its temporary table, or the rows read so far); the
+/// paging rules every backend follows are `batch_size` and `record_batch`.
 #[derive(Debug)]
 pub struct Cursor {
     pub(crate) name: String,
@@ -194,8 +207,44 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// A cursor at the start of its result.
+    pub(crate) fn new(name: String, columns: Vec<String>) -> Self {
+        Cursor {
+            name,
+            columns,
+            position: 0,
+            exhausted: false,
+        }
+    }
+
+    /// The name of a connection's `number`th cursor (its server-side cursor
+    /// or its temporary table): unique on the connection, and in aludel's
+    /// own namespace so that it cannot meet a table of the guest's.
+    pub(crate) fn name_for(number: u64) -> String {
+        format!("_aludel_cursor_{number}")
+    }
+
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// How many rows the next batch asks the database for, or `None` when
+    /// the result is exhausted and the database need not be asked. The
+    /// guest's `max` is clamped to 1..=[`MAX_CURSOR_BATCH`], as the WIT
+    /// contract says (0 means 1): a guest-controlled size must not make the
+    /// host buffer a whole table.
+    pub(crate) fn batch_size(&self, max: u32) -> Option<u32> {
+        (!self.exhausted).then(|| max.clamp(1, MAX_CURSOR_BATCH))
+    }
+
+    /// Records a batch that asked for `asked` rows and got `got`; the next
+    /// one starts after `position`. A short batch means the result has no
+    /// more rows, so the next call answers without a round trip.
+    pub(crate) fn record_batch(&mut self, asked: u32, got: usize, position: i64) {
+        self.position = position;
+        if got < asked as usize {
+            self.exhausted = true;
+        }
     }
 }
 
@@ -350,64 +399,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-// Portable SQL for aludel's own tables (the failed state, the audit log,
-// offline output): the three dialects differ only in identifier quotes and
-// placeholders, so one statement text serves every backend.
-
-/// Quotes a possibly schema-qualified name part by part, in `dialect`.
-pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
-    name.split('.')
-        .map(|part| match dialect {
-            Dialect::Mysql => format!("`{}`", part.replace('`', "``")),
-            _ => format!("\"{}\"", part.replace('"', "\"\"")),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// `n` positional placeholders in `dialect`: `?` or `$1`…
-pub(crate) fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
-    (1..=n)
-        .map(|i| match dialect {
-            Dialect::Postgresql => format!("${i}"),
-            _ => "?".to_string(),
-        })
-        .collect()
-}
-
-/// Whether an error says the table does not exist: aludel's own tables are
-/// created on first use, so reading one that is missing means "nothing yet".
-pub(crate) fn is_missing_table(e: &DbError) -> bool {
-    matches!(
-        e.code.as_deref(),
-        Some("42P01") | Some("42S02") | Some("1146")
-    ) || e.message.contains("no such table")
-        || e.message.contains("doesn't exist")
-}
-
-/// Reads one of aludel's own tables, which are created on first use: a
-/// table that does not exist yet reads as no rows (`None`).
-pub(crate) async fn query_own_table(
-    conn: &mut dyn Connection,
-    sql: &str,
-    params: Vec<Value>,
-) -> Result<Option<RowSet>, DbError> {
-    match conn.query(sql, params).await {
-        Ok(rows) => Ok(Some(rows)),
-        Err(e) if is_missing_table(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Quotes an identifier the host itself puts into SQL (the version table's
-/// name). Names are validated when the configuration is read; quoting is the
-/// second fence.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::dialect::{placeholders, quote};
     use super::*;
 
     #[test]
@@ -435,8 +429,49 @@ mod tests {
     }
 
     #[test]
-    fn quote_ident_doubles_embedded_quotes() {
-        assert_eq!(quote_ident("aludel_version"), "\"aludel_version\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    fn an_unsupported_scheme_lists_every_supported_one_and_says_where_to_fix_it() {
+        let message = ConnectError::UnsupportedScheme {
+            url: "oracle://db.example/x".into(),
+        }
+        .to_string();
+        assert!(message.starts_with("unsupported database URL oracle://db.example/x"));
+        for scheme in [
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "mysql://",
+            "mariadb://",
+        ] {
+            assert!(message.contains(scheme), "{scheme}: {message}");
+        }
+        assert!(message.contains("--url, DATABASE_URL or [database] url"));
+        assert!(!message.contains("planned"));
+    }
+
+    #[test]
+    fn every_scheme_connect_accepts_names_a_dialect() {
+        assert_eq!(dialect_of_url("sqlite:app.db"), Some(Dialect::Sqlite));
+        assert_eq!(dialect_of_url("postgres://h/d"), Some(Dialect::Postgresql));
+        assert_eq!(
+            dialect_of_url("postgresql://h/d"),
+            Some(Dialect::Postgresql)
+        );
+        assert_eq!(dialect_of_url("mysql://h/d"), Some(Dialect::Mysql));
+        assert_eq!(dialect_of_url("mariadb://h/d"), Some(Dialect::Mysql));
+        assert_eq!(dialect_of_url("oracle://h/d"), None);
+    }
+
+    #[test]
+    fn a_batch_is_clamped_and_nothing_is_asked_once_a_cursor_is_exhausted() {
+        let mut cursor = Cursor::new(Cursor::name_for(1), Vec::new());
+        assert_eq!(cursor.name, "_aludel_cursor_1");
+        assert_eq!(cursor.batch_size(0), Some(1));
+        assert_eq!(cursor.batch_size(7), Some(7));
+        assert_eq!(cursor.batch_size(u32::MAX), Some(MAX_CURSOR_BATCH));
+        cursor.record_batch(7, 7, 7);
+        assert_eq!((cursor.position, cursor.exhausted), (7, false));
+        cursor.record_batch(7, 3, 10);
+        assert_eq!((cursor.position, cursor.exhausted), (10, true));
+        assert_eq!(cursor.batch_size(7), None);
     }
 }

@@ -35,22 +35,20 @@ use sqlx::mysql::{
     MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
     MySqlTypeInfo,
 };
-use sqlx::types::BigDecimal;
-use sqlx::types::time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use sqlx::types::time::{Date, PrimitiveDateTime, Time, UtcOffset};
 use sqlx::{
     Arguments, AssertSqlSafe, Column, ConnectOptions, Connection as _, Decode, Executor, Row,
     SqlSafeStr, Statement, Type, TypeInfo, ValueRef,
 };
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
 
+use super::dialect::{self, TempTableCursor, quote};
+use super::values::{self, Malformed};
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH, RowSet,
-    RunLock, Value, quote, version,
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value, version,
 };
 
-/// The key column a cursor's temporary table is paged by.
-const POSITION_COLUMN: &str = "__aludel_pos";
+/// Cursors page through a temporary table (see the module doc).
+const CURSOR_TABLE: TempTableCursor = TempTableCursor::Mysql;
 
 /// Parses a `mysql://` or `mariadb://` URL into sqlx's options.
 fn options(url: &str) -> Result<MySqlConnectOptions, ConnectError> {
@@ -96,11 +94,6 @@ fn db_err(err: sqlx::Error) -> DbError {
         };
     }
     DbError::from(err)
-}
-
-/// Quotes an identifier with backticks.
-fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
 }
 
 pub struct MysqlBackend {
@@ -196,20 +189,12 @@ impl MysqlBackend {
 
     /// Whether `table` (or `database.table`) exists.
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
-        let (schema, bare) = match table.split_once('.') {
-            Some((schema, bare)) => (Some(schema), bare),
-            None => (None, table),
-        };
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM information_schema.tables \
-             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
-        )
-        .bind(schema)
-        .bind(bare)
-        .fetch_optional(&mut self.conn)
-        .await
-        .map_err(db_err)?;
-        Ok(exists.is_some())
+        let exists = dialect::table_exists(Dialect::Mysql, table);
+        let row = sqlx::query_with(AssertSqlSafe(exists.sql), arguments(exists.params)?)
+            .fetch_optional(&mut self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(row.is_some())
     }
 }
 
@@ -252,47 +237,14 @@ fn first_keyword(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// A statement handed to `CREATE TEMPORARY TABLE … AS` must not end in a
-/// semicolon.
-fn trim_statement(sql: &str) -> &str {
-    sql.trim().trim_end_matches(';').trim_end()
-}
-
-fn param_err(position: usize, kind: &str, text: &str, expected: &str) -> DbError {
+/// A guest's parameter not in its case's form, with its position.
+fn param_err(position: usize, e: Malformed) -> DbError {
     DbError::new(format!(
-        "parameter {position}: {text:?} is not a valid {kind} value; expected {expected}"
+        "parameter {position}: {:?} is not a valid {} value; expected {}",
+        e.text,
+        e.form,
+        e.form.expected()
     ))
-}
-
-fn parse_date(s: &str) -> Option<Date> {
-    Date::parse(s, format_description!("[year]-[month]-[day]")).ok()
-}
-
-fn parse_time(s: &str) -> Option<Time> {
-    Time::parse(
-        s,
-        format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
-    )
-    .ok()
-}
-
-fn parse_timestamp(s: &str) -> Option<PrimitiveDateTime> {
-    PrimitiveDateTime::parse(
-        s,
-        format_description!(
-            "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
-        ),
-    )
-    .ok()
-}
-
-/// A plain decimal number: optional sign, digits, optional fraction, no exponent.
-fn is_plain_decimal(s: &str) -> bool {
-    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    (!int.is_empty() || !frac.is_empty())
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
@@ -306,45 +258,21 @@ fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
             Value::Float(f) => args.add(f),
             Value::Text(s) => args.add(s),
             Value::Blob(b) => args.add(b),
-            Value::Date(s) => {
-                let d =
-                    parse_date(&s).ok_or_else(|| param_err(position, "date", &s, "YYYY-MM-DD"))?;
-                args.add(d)
-            }
-            Value::Time(s) => {
-                let t = parse_time(&s)
-                    .ok_or_else(|| param_err(position, "time", &s, "HH:MM:SS[.ffffff]"))?;
-                args.add(t)
-            }
+            Value::Date(s) => args.add(values::parse_date(&s).map_err(|e| param_err(position, e))?),
+            Value::Time(s) => args.add(values::parse_time(&s).map_err(|e| param_err(position, e))?),
             Value::Timestamp(s) => {
-                let ts = parse_timestamp(&s).ok_or_else(|| {
-                    param_err(position, "timestamp", &s, "YYYY-MM-DDTHH:MM:SS[.ffffff]")
-                })?;
-                args.add(ts)
+                args.add(values::parse_timestamp(&s).map_err(|e| param_err(position, e))?)
             }
             Value::Timestamptz(s) => {
                 // MySQL has no type with a zone: the instant is bound in UTC,
                 // which is also the session's time zone, so DATETIME stores
                 // UTC and TIMESTAMP converts nothing.
-                let ts = OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
-                    param_err(
-                        position,
-                        "timestamptz",
-                        &s,
-                        "RFC 3339 with an offset, YYYY-MM-DDTHH:MM:SS[.ffffff]+HH:MM",
-                    )
-                })?;
+                let ts = values::parse_timestamptz(&s).map_err(|e| param_err(position, e))?;
                 let utc = ts.to_offset(UtcOffset::UTC);
                 args.add(PrimitiveDateTime::new(utc.date(), utc.time()))
             }
             Value::Decimal(s) => {
-                let d = is_plain_decimal(&s)
-                    .then(|| BigDecimal::from_str(&s).ok())
-                    .flatten()
-                    .ok_or_else(|| {
-                        param_err(position, "decimal", &s, "a plain number like -123.4500")
-                    })?;
-                args.add(d)
+                args.add(values::parse_decimal(&s).map_err(|e| param_err(position, e))?)
             }
             Value::Json(s) => {
                 if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&s) {
@@ -357,48 +285,14 @@ fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
                 args.add(s)
             }
             Value::Uuid(s) => {
-                let u = sqlx::types::Uuid::try_parse(&s).map_err(|_| {
-                    param_err(
-                        position,
-                        "uuid",
-                        &s,
-                        "the hyphenated form 67e55044-10b1-426f-9247-bb680e5fe0c8",
-                    )
-                })?;
+                let u = values::parse_uuid(&s).map_err(|e| param_err(position, e))?;
                 // No uuid type in MySQL: the hyphenated lower-case text, for CHAR(36).
-                args.add(u.hyphenated().to_string())
+                args.add(values::format_uuid(u))
             }
         };
         bound.map_err(|e| DbError::new(format!("cannot bind parameter {position}: {e}")))?;
     }
     Ok(args)
-}
-
-/// `.ffffff` with trailing zeros dropped, or nothing for whole seconds.
-fn fraction(micros: u32) -> String {
-    if micros == 0 {
-        return String::new();
-    }
-    let digits = format!("{micros:06}");
-    format!(".{}", digits.trim_end_matches('0'))
-}
-
-fn fmt_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
-fn fmt_time(t: Time) -> String {
-    format!(
-        "{:02}:{:02}:{:02}{}",
-        t.hour(),
-        t.minute(),
-        t.second(),
-        fraction(t.microsecond())
-    )
-}
-
-fn fmt_datetime(ts: PrimitiveDateTime) -> String {
-    format!("{}T{}", fmt_date(ts.date()), fmt_time(ts.time()))
 }
 
 fn unmapped(column: &str, type_name: &str, conversion: &str) -> DbError {
@@ -455,7 +349,9 @@ fn decode_value(row: &MySqlRow, i: usize) -> Result<Value, DbError> {
                 .map_err(bad)?
                 .to_string(),
         ),
-        "DATE" => Value::Date(fmt_date(<Date as Decode<MySql>>::decode(raw).map_err(bad)?)),
+        "DATE" => Value::Date(values::format_date(
+            <Date as Decode<MySql>>::decode(raw).map_err(bad)?,
+        )),
         "TIME" => {
             let t = <MySqlTime as Decode<MySql>>::decode(raw).map_err(bad)?;
             let t = Time::try_from(t).map_err(|_| {
@@ -464,15 +360,16 @@ fn decode_value(row: &MySqlRow, i: usize) -> Result<Value, DbError> {
                      cast it in the query, e.g. CAST({column} AS CHAR)"
                 ))
             })?;
-            Value::Time(fmt_time(t))
+            Value::Time(values::format_time(t))
         }
-        "DATETIME" => Value::Timestamp(fmt_datetime(
+        "DATETIME" => Value::Timestamp(values::format_timestamp(
             <PrimitiveDateTime as Decode<MySql>>::decode(raw).map_err(bad)?,
         )),
         // TIMESTAMP is an instant, shown in the session's zone, which is UTC.
-        "TIMESTAMP" => Value::Timestamptz(format!(
-            "{}Z",
-            fmt_datetime(<PrimitiveDateTime as Decode<MySql>>::decode(raw).map_err(bad)?)
+        "TIMESTAMP" => Value::Timestamptz(values::format_timestamptz(
+            <PrimitiveDateTime as Decode<MySql>>::decode(raw)
+                .map_err(bad)?
+                .assume_utc(),
         )),
         // MySQL's JSON; MariaDB's JSON is LONGTEXT and arrives as text.
         "JSON" => Value::Json(
@@ -631,19 +528,13 @@ impl Connection for MysqlBackend {
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
         self.next_cursor += 1;
-        let name = format!("_aludel_cursor_{}", self.next_cursor);
-        // The declared key comes first; the query's columns follow it, and
-        // rows are numbered in the order the query returns them.
-        let create = format!(
-            "CREATE TEMPORARY TABLE {} ({POSITION_COLUMN} BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) AS {}",
-            quote_ident(&name),
-            trim_statement(sql)
-        );
+        let name = Cursor::name_for(self.next_cursor);
+        let create = CURSOR_TABLE.create(&name, sql);
         sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
             .execute(&mut self.conn)
             .await
             .map_err(db_err)?;
-        let describe = format!("SELECT * FROM {}", quote_ident(&name));
+        let describe = format!("SELECT * FROM {}", quote(Dialect::Mysql, &name));
         let statement = (&mut self.conn)
             .prepare(AssertSqlSafe(describe).into_sql_str())
             .await
@@ -651,15 +542,10 @@ impl Connection for MysqlBackend {
         let columns = statement
             .columns()
             .iter()
-            .skip(1)
+            .skip(TempTableCursor::KEY_COLUMNS)
             .map(|c| c.name().to_string())
             .collect();
-        Ok(Cursor {
-            name,
-            columns,
-            position: 0,
-            exhausted: false,
-        })
+        Ok(Cursor::new(name, columns))
     }
 
     async fn cursor_next(
@@ -667,37 +553,28 @@ impl Connection for MysqlBackend {
         cursor: &mut Cursor,
         max: u32,
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        if cursor.exhausted {
+        let Some(limit) = cursor.batch_size(max) else {
             return Ok(Vec::new());
-        }
-        let limit = max.clamp(1, MAX_CURSOR_BATCH);
-        let sql = format!(
-            "SELECT * FROM {} WHERE {POSITION_COLUMN} > ? ORDER BY {POSITION_COLUMN} LIMIT ?",
-            quote_ident(&cursor.name)
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        };
+        let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
             .bind(cursor.position)
             .bind(i64::from(limit))
             .fetch_all(&mut self.conn)
             .await
             .map_err(db_err)?;
-        if let Some(last) = rows.last() {
-            cursor.position = last.try_get::<i64, _>(0).map_err(db_err)?;
-        }
-        if rows.len() < limit as usize {
-            cursor.exhausted = true;
-        }
-        rows.iter().map(|r| decode_row(r, 1)).collect()
+        let position = match rows.last() {
+            Some(last) => last.try_get::<i64, _>(0).map_err(db_err)?,
+            None => cursor.position,
+        };
+        cursor.record_batch(limit, rows.len(), position);
+        rows.iter()
+            .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
+            .collect()
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
         // With TEMPORARY, DROP does not commit the open transaction.
-        self.run(&format!(
-            "DROP TEMPORARY TABLE IF EXISTS {}",
-            quote_ident(&cursor.name)
-        ))
-        .await
-        .map(|_| ())
+        self.run(&CURSOR_TABLE.drop(&cursor.name)).await.map(|_| ())
     }
 }
 
@@ -842,26 +719,14 @@ mod tests {
     }
 
     #[test]
-    fn decimal_parameters_must_be_plain_numbers() {
-        assert!(is_plain_decimal("-123.4500"));
-        assert!(is_plain_decimal("42"));
-        assert!(is_plain_decimal(".5"));
-        assert!(!is_plain_decimal("1e5"));
-        assert!(!is_plain_decimal("-"));
-        assert!(!is_plain_decimal("1.2.3"));
-    }
-
-    #[test]
-    fn temporal_parameters_parse_their_documented_forms() {
-        assert!(parse_date("2024-02-29").is_some());
-        assert!(parse_date("2024-02-30").is_none());
-        assert_eq!(fmt_time(parse_time("12:34:56.5").unwrap()), "12:34:56.5");
-        assert_eq!(fmt_time(parse_time("00:00:01").unwrap()), "00:00:01");
+    fn a_malformed_parameter_names_its_position_and_the_expected_form() {
+        let Err(err) = arguments(vec![Value::Null, Value::Date("29/02/2024".into())]) else {
+            panic!("a malformed date was bound");
+        };
         assert_eq!(
-            fmt_datetime(parse_timestamp("2024-01-02T03:04:05.000123").unwrap()),
-            "2024-01-02T03:04:05.000123"
+            err.message,
+            "parameter 2: \"29/02/2024\" is not a valid date value; expected YYYY-MM-DD"
         );
-        assert!(parse_timestamp("2024-01-02 03:04:05").is_some());
     }
 
     #[test]

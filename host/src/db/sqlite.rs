@@ -25,9 +25,10 @@ use sqlx::{
 use futures::TryStreamExt;
 use sqlx::Either;
 
+use super::dialect::{self, TempTableCursor, quote};
 use super::{
-    BatchError, ConnectError, Connection, Cursor, DbError, Dialect, LockError, MAX_CURSOR_BATCH,
-    RowSet, RunLock, Statement, Value, offline, quote, quote_ident, version,
+    BatchError, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock,
+    Statement, Value, version,
 };
 
 /// The largest blob a batch inlines as a literal (see `execute_batch`).
@@ -35,6 +36,9 @@ const INLINE_BLOB_MAX: usize = 64 * 1024;
 
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Cursors page through a temporary table (see the module doc).
+const CURSOR_TABLE: TempTableCursor = TempTableCursor::Sqlite;
 
 pub struct SqliteBackend {
     conn: SqliteConnection,
@@ -165,11 +169,6 @@ fn column_names(row: &SqliteRow, skip: usize) -> Vec<String> {
         .collect()
 }
 
-/// A statement handed to `CREATE TABLE … AS` must not end in a semicolon.
-fn trim_statement(sql: &str) -> &str {
-    sql.trim().trim_end_matches(';').trim_end()
-}
-
 #[async_trait]
 impl Connection for SqliteBackend {
     fn dialect(&self) -> Dialect {
@@ -200,15 +199,8 @@ impl Connection for SqliteBackend {
 
     async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         if self.version_table_known.as_deref() != Some(table) {
-            // `schema.table` names an attached database's table.
-            let (schema, bare) = match table.split_once('.') {
-                Some((schema, bare)) => (quote(Dialect::Sqlite, schema), bare),
-                None => ("main".to_string(), table),
-            };
-            let sql =
-                format!("SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?");
-            let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
-                .bind(bare)
+            let exists = dialect::table_exists(Dialect::Sqlite, table);
+            let exists = sqlx::query_with(AssertSqlSafe(exists.sql), arguments(exists.params)?)
                 .fetch_optional(&mut self.conn)
                 .await?;
             if exists.is_none() {
@@ -329,7 +321,7 @@ impl Connection for SqliteBackend {
                     .map_err(|source| BatchError { index, source })?;
                 counts.push(rows);
             } else {
-                let sql = offline::inline(Dialect::Sqlite, &statement.sql, &statement.params)
+                let sql = dialect::inline(Dialect::Sqlite, &statement.sql, &statement.params)
                     .map_err(|source| BatchError {
                         index: counts.len() + pending,
                         source,
@@ -367,28 +359,19 @@ impl Connection for SqliteBackend {
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
         self.next_cursor += 1;
-        let name = format!("_aludel_cursor_{}", self.next_cursor);
-        let create = format!(
-            "CREATE TEMP TABLE {} AS {}",
-            quote_ident(&name),
-            trim_statement(sql)
-        );
+        let name = Cursor::name_for(self.next_cursor);
+        let create = CURSOR_TABLE.create(&name, sql);
         sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
             .execute(&mut self.conn)
             .await?;
         let info = format!(
             "SELECT name FROM pragma_table_info({})",
-            quote_literal(&name)
+            dialect::literal(Dialect::Sqlite, &Value::Text(name.clone()))?
         );
         let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info))
             .fetch_all(&mut self.conn)
             .await?;
-        Ok(Cursor {
-            name,
-            columns,
-            position: 0,
-            exhausted: false,
-        })
+        Ok(Cursor::new(name, columns))
     }
 
     async fn cursor_next(
@@ -396,39 +379,27 @@ impl Connection for SqliteBackend {
         cursor: &mut Cursor,
         max: u32,
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        if cursor.exhausted {
+        let Some(limit) = cursor.batch_size(max) else {
             return Ok(Vec::new());
-        }
-        let limit = max.clamp(1, MAX_CURSOR_BATCH);
-        let sql = format!(
-            "SELECT _rowid_, * FROM temp.{} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?",
-            quote_ident(&cursor.name)
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        };
+        let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
             .bind(cursor.position)
             .bind(i64::from(limit))
             .fetch_all(&mut self.conn)
             .await?;
-        if let Some(last) = rows.last() {
-            cursor.position = last.try_get::<i64, _>(0)?;
-        }
-        if rows.len() < limit as usize {
-            cursor.exhausted = true;
-        }
-        rows.iter().map(|r| decode_row(r, 1)).collect()
+        let position = match rows.last() {
+            Some(last) => last.try_get::<i64, _>(0)?,
+            None => cursor.position,
+        };
+        cursor.record_batch(limit, rows.len(), position);
+        rows.iter()
+            .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
+            .collect()
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
-        self.run(&format!(
-            "DROP TABLE IF EXISTS temp.{}",
-            quote_ident(&cursor.name)
-        ))
-        .await
+        self.run(&CURSOR_TABLE.drop(&cursor.name)).await
     }
-}
-
-fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The run lock on SQLite: an exclusive OS lock on a file beside the

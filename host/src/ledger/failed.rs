@@ -8,7 +8,8 @@
 //! Written with the portable statements of the [`Connection`] trait, so
 //! every backend has it without code of its own.
 
-use crate::db::{Connection, DbError, Value, is_missing_table, placeholders, quote};
+use crate::db::dialect::{is_missing_table, placeholders, quote};
+use crate::db::{Connection, DbError, Value};
 use crate::graph::Direction;
 
 use super::history::{direction_text, parse_direction};

@@ -19,7 +19,8 @@ use serde::{Serialize, Serializer};
 
 use super::{cell_text, own_rows};
 
-use crate::db::{Connection, DbError, Dialect, Statement, Value, placeholders, quote};
+use crate::db::dialect::{placeholders, quote};
+use crate::db::{Connection, DbError, Dialect, Statement, Value};
 use crate::graph::Direction;
 
 /// How a history row's step ended.

@@ -22,7 +22,8 @@ pub mod version;
 
 use std::collections::HashSet;
 
-use crate::db::{Connection, DbError, Dialect, Statement, Value, query_own_table};
+use crate::db::dialect::is_missing_table;
+use crate::db::{Connection, DbError, Dialect, Statement, Value};
 use crate::error::Error;
 
 pub use audit::{Mismatch, applied_records};
@@ -246,10 +247,11 @@ async fn own_rows(
     sql: &str,
     params: Vec<Value>,
 ) -> Result<Vec<Vec<Value>>, DbError> {
-    Ok(query_own_table(conn, sql, params)
-        .await?
-        .map(|rows| rows.rows)
-        .unwrap_or_default())
+    match conn.query(sql, params).await {
+        Ok(rows) => Ok(rows.rows),
+        Err(e) if is_missing_table(&e) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Cell `i` of a row as text, whatever type the database returned it as;

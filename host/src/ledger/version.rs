@@ -6,7 +6,8 @@
 //! Creating and reading the table stay with each backend: they know their
 //! own catalogue, and cache what they learnt of it.
 
-use crate::db::{DbError, Dialect, Statement, Value, placeholders, quote};
+use crate::db::dialect::{placeholders, quote};
+use crate::db::{DbError, Dialect, Statement, Value};
 use crate::graph::VersionChange;
 
 /// One change to the rows of the version table.
