@@ -162,7 +162,8 @@ pub async fn downgrade(
     migrate(project, options, Direction::Downgrade, target, dry_run).await
 }
 
-async fn migrate(
+/// `upgrade` or `downgrade` to `target`, as `direction` says.
+pub async fn migrate(
     project: &Project,
     options: &Options,
     direction: Direction,
@@ -171,11 +172,9 @@ async fn migrate(
 ) -> Result<Vec<Applied>, Error> {
     let runtime = runtime(project)?;
     locked(project, options, async |m| {
-        let mut m = m.dry_run(dry_run);
-        match direction {
-            Direction::Upgrade => m.upgrade(&runtime, target).await,
-            Direction::Downgrade => m.downgrade(&runtime, target).await,
-        }
+        m.dry_run(dry_run)
+            .migrate(&runtime, direction, target)
+            .await
     })
     .await
 }
@@ -218,10 +217,7 @@ pub async fn offline(
     if let Some(script) = migrator.script() {
         script.comment(&format!("aludel {direction} --sql {spec}, for {dialect}"));
     }
-    let steps = match direction {
-        Direction::Upgrade => migrator.upgrade(&runtime, to).await?,
-        Direction::Downgrade => migrator.downgrade(&runtime, to).await?,
-    };
+    let steps = migrator.migrate(&runtime, direction, to).await?;
     Ok(OfflineScript {
         sql: migrator.script().map(|s| s.text()).unwrap_or_default(),
         steps: steps.len(),

@@ -350,7 +350,7 @@ fn a_batch_reports_each_statements_rows_and_names_the_one_that_fails(backend: Ba
                 ])
                 .await
                 .expect_err("a duplicate key fails the batch");
-            assert_eq!(failed.index, 1, "{failed}");
+            assert_eq!(failed.at, db::BatchStage::Statement(1), "{failed}");
             conn.rollback().await.expect("rolls back");
             if conn.transactional_ddl() {
                 let rows = conn

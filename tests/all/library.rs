@@ -78,16 +78,16 @@ fn a_program_embedding_aludel_upgrades_to_head_under_the_lock_and_says_what_it_a
 #[test]
 fn only_the_verbs_that_run_revisions_start_a_webassembly_engine() {
     let p = TestProject::new();
-    let dir = p.sql_revision(
-        "f0000000000a",
-        None,
-        "CREATE TABLE engine_probe (id INTEGER);\n",
-        "DROP TABLE engine_probe;\n",
-    );
+    let (up, down) = ("CREATE TABLE probe (id INTEGER);", "DROP TABLE probe;");
+    let dir = p.sql_revision("f0000000000a", None, up, down);
     // A revision that fails part-way outside a transaction, so that
     // `resolve` has a failed state to end.
-    let partial = p.misbehave("f0000000000b", Some("f0000000000a"), "bad-sql", "ok");
-    TestProject::outside_a_transaction(&partial);
+    TestProject::outside_a_transaction(&p.misbehave(
+        "f0000000000b",
+        Some("f0000000000a"),
+        "bad-sql",
+        "ok",
+    ));
     let upgrade = p.aludel(&["-v", "upgrade", "head"]);
     assert!(!upgrade.success, "the second revision fails part-way");
     assert!(
@@ -112,11 +112,8 @@ fn only_the_verbs_that_run_revisions_start_a_webassembly_engine() {
     no_engine(&["resolve", "f0000000000b", "--rolled-back"]);
     no_engine(&["verify"]);
     // Change the applied revision so that `accept` has something to record.
-    std::fs::write(
-        dir.join("downgrade.sql"),
-        "DROP TABLE IF EXISTS engine_probe;\n",
-    )
-    .expect("edit downgrade.sql");
+    std::fs::write(dir.join("downgrade.sql"), "DROP TABLE IF EXISTS probe;\n")
+        .expect("edit downgrade.sql");
     for args in [
         &["accept", "f0000000000a"][..],
         &["verify"],

@@ -8,20 +8,12 @@ use std::time::Duration;
 
 use aludel::db::{self, LockError, Value};
 
-use crate::support::{Backend, TestProject, fixtures};
+use crate::support::{Backend, TestProject, block_on, fixtures};
 
 const ROWS: usize = 1_200;
 
 fn project() -> TestProject {
     TestProject::on(Backend::Postgres)
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(f)
 }
 
 fn full_name(i: usize) -> Option<String> {

@@ -119,7 +119,7 @@ impl Drop for TestProject {
     }
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -283,22 +283,8 @@ impl TestProject {
 
     /// Replaces the `[runtime]` limits in aludel.toml.
     pub fn set_limits(&self, timeout_seconds: u64, memory_limit_mib: u64) {
-        let path = self.root().join("aludel.toml");
-        let text = std::fs::read_to_string(&path).expect("aludel.toml");
-        let text = text
-            .lines()
-            .map(|l| {
-                if l.starts_with("timeout_seconds") {
-                    format!("timeout_seconds = {timeout_seconds}")
-                } else if l.starts_with("memory_limit_mib") {
-                    format!("memory_limit_mib = {memory_limit_mib}")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(&path, text).expect("write aludel.toml");
+        self.set_config("timeout_seconds", &timeout_seconds.to_string());
+        self.set_config("memory_limit_mib", &memory_limit_mib.to_string());
     }
 
     fn revision_dir(&self, id: &str, slug: &str) -> PathBuf {
@@ -632,7 +618,6 @@ impl TestProject {
     }
 
     /// Replaces a `key = ...` line of aludel.toml.
-    #[allow(dead_code)] // used by the backend test modules
     pub fn set_config(&self, key: &str, value: &str) {
         let path = self.root().join("aludel.toml");
         let text = std::fs::read_to_string(&path).expect("aludel.toml");

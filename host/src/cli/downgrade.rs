@@ -15,12 +15,7 @@ pub struct DowngradeArgs {
 }
 
 pub async fn run(args: DowngradeArgs, global: &Global) -> anyhow::Result<()> {
-    if args.how.sql {
-        return super::offline::run(&args.target, Direction::Downgrade, global).await;
-    }
-    let project = super::open_project(global)?;
-    let reverted =
-        aludel::ops::downgrade(&project, &global.options(), &args.target, args.how.dry_run).await?;
-    super::report::steps(&reverted, "reverted", args.how.dry_run);
-    Ok(())
+    args.how
+        .run(Direction::Downgrade, &args.target, global)
+        .await
 }

@@ -28,12 +28,29 @@ pub struct HowArgs {
 }
 
 pub async fn run(args: UpgradeArgs, global: &Global) -> anyhow::Result<()> {
-    if args.how.sql {
-        return super::offline::run(&args.target, Direction::Upgrade, global).await;
+    args.how.run(Direction::Upgrade, &args.target, global).await
+}
+
+impl HowArgs {
+    /// Runs `upgrade` or `downgrade` to `target` as the flags say.
+    pub(super) async fn run(
+        &self,
+        direction: Direction,
+        target: &str,
+        global: &Global,
+    ) -> anyhow::Result<()> {
+        if self.sql {
+            return super::offline::run(target, direction, global).await;
+        }
+        let project = super::open_project(global)?;
+        let steps =
+            aludel::ops::migrate(&project, &global.options(), direction, target, self.dry_run)
+                .await?;
+        let verb = match direction {
+            Direction::Upgrade => "applied",
+            Direction::Downgrade => "reverted",
+        };
+        super::report::steps(&steps, verb, self.dry_run);
+        Ok(())
     }
-    let project = super::open_project(global)?;
-    let applied =
-        aludel::ops::upgrade(&project, &global.options(), &args.target, args.how.dry_run).await?;
-    super::report::steps(&applied, "applied", args.how.dry_run);
-    Ok(())
 }

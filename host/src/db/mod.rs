@@ -1,6 +1,8 @@
 //! The database side of a run: one backend per database behind the
 //! [`Connection`] trait, which reads like the algorithm that drives it
-//! (`begin`, the version table, the guest's statements, `commit`).
+//! (`begin`, the guest's statements, a batch of bookkeeping, `commit`).
+//! aludel's own tables, the version table included, are the
+//! [`ledger`](crate::ledger)'s: no backend knows them.
 //!
 //! The types here are the host's own, not the generated WIT types, so the
 //! brokering logic can be exercised without any WebAssembly.
@@ -17,9 +19,6 @@ pub mod offline;
 mod postgres;
 mod sqlite;
 mod values;
-
-// The version table's DDL is the ledger's; the backends create it.
-use crate::ledger::version;
 
 use std::fmt;
 use std::time::Duration;
@@ -91,14 +90,41 @@ impl Statement {
     }
 }
 
-/// A statement of a batch that the database refused, and which one.
+/// Where in a batch the database refused: the BEGIN it opened with, one of
+/// its statements (from 0), or the COMMIT it closed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchStage {
+    Begin,
+    Statement(usize),
+    Commit,
+}
+
+impl fmt::Display for BatchStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchStage::Begin => f.write_str("the BEGIN of the batch"),
+            BatchStage::Statement(i) => write!(f, "statement {} of the batch", i + 1),
+            BatchStage::Commit => f.write_str("the COMMIT of the batch"),
+        }
+    }
+}
+
+/// The part of a batch that the database refused, and why.
 #[derive(Debug, Clone, Error, PartialEq)]
-#[error("statement {} of the batch: {source}", index + 1)]
+#[error("{at}: {source}")]
 pub struct BatchError {
-    /// Its position in the batch, from 0.
-    pub index: usize,
+    pub at: BatchStage,
     #[source]
     pub source: DbError,
+}
+
+impl BatchError {
+    pub fn statement(index: usize, source: DbError) -> Self {
+        BatchError {
+            at: BatchStage::Statement(index),
+            source,
+        }
+    }
 }
 
 /// A statement that the database refused.
@@ -266,13 +292,6 @@ pub trait Connection: Send {
     async fn commit(&mut self) -> Result<(), DbError>;
     async fn rollback(&mut self) -> Result<(), DbError>;
 
-    /// The heads recorded in the version table; empty when the table does
-    /// not exist yet. Never writes.
-    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError>;
-    /// Creates the version table if it is missing (its changes are portable
-    /// SQL, in [`version`]).
-    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError>;
-
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError>;
     async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError>;
     async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError>;
@@ -289,40 +308,34 @@ pub trait Connection: Send {
             let rows = self
                 .execute(&statement.sql, statement.params)
                 .await
-                .map_err(|source| BatchError { index, source })?;
+                .map_err(|source| BatchError::statement(index, source))?;
             counts.push(rows);
         }
         Ok(counts)
     }
 
     /// Begins a transaction and runs `statements` in it, in one round trip
-    /// where the backend can. Returns the rows each statement changed; a
-    /// failed BEGIN has the index 0, statement `i` the index `i + 1`.
+    /// where the backend can. Returns the rows each statement changed.
     async fn begin_with(&mut self, statements: Vec<Statement>) -> Result<Vec<u64>, BatchError> {
-        self.begin()
-            .await
-            .map_err(|source| BatchError { index: 0, source })?;
-        self.execute_batch(statements)
-            .await
-            .map_err(|e| BatchError {
-                index: e.index + 1,
-                source: e.source,
-            })
+        self.begin().await.map_err(|source| BatchError {
+            at: BatchStage::Begin,
+            source,
+        })?;
+        self.execute_batch(statements).await
     }
 
     /// Runs `statements` in the open transaction, then commits, in one round
     /// trip where the backend can. When a statement fails nothing is
-    /// committed and the transaction is the caller's to roll back; a failed
-    /// COMMIT has the index `statements.len()`.
+    /// committed and the transaction is the caller's to roll back.
     async fn execute_batch_and_commit(
         &mut self,
         statements: Vec<Statement>,
     ) -> Result<Vec<u64>, BatchError> {
-        let index = statements.len();
         let counts = self.execute_batch(statements).await?;
-        self.commit()
-            .await
-            .map_err(|source| BatchError { index, source })?;
+        self.commit().await.map_err(|source| BatchError {
+            at: BatchStage::Commit,
+            source,
+        })?;
         Ok(counts)
     }
 
@@ -401,7 +414,6 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::dialect::{placeholders, quote};
     use super::*;
 
     #[test]
@@ -415,17 +427,6 @@ mod tests {
             redact_url("mysql://root@localhost/test"),
             "mysql://root@localhost/test"
         );
-    }
-
-    #[test]
-    fn portable_names_are_quoted_part_by_part_in_each_dialect() {
-        assert_eq!(
-            quote(Dialect::Postgresql, "meta.ver\"s"),
-            "\"meta\".\"ver\"\"s\""
-        );
-        assert_eq!(quote(Dialect::Mysql, "a`b"), "`a``b`");
-        assert_eq!(placeholders(Dialect::Postgresql, 2), vec!["$1", "$2"]);
-        assert_eq!(placeholders(Dialect::Sqlite, 2), vec!["?", "?"]);
     }
 
     #[test]

@@ -41,10 +41,10 @@ use sqlx::{
     SqlSafeStr, Statement, Type, TypeInfo, ValueRef,
 };
 
-use super::dialect::{self, TempTableCursor, quote};
-use super::values::{self, Malformed};
+use super::dialect::{TempTableCursor, quote};
+use super::values;
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value, version,
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value,
 };
 
 /// Cursors page through a temporary table (see the module doc).
@@ -99,8 +99,6 @@ fn db_err(err: sqlx::Error) -> DbError {
 pub struct MysqlBackend {
     conn: MySqlConnection,
     next_cursor: u64,
-    /// See [`super::sqlite::SqliteBackend`]: the version table is known to exist.
-    version_table_known: Option<String>,
     /// Between `begin` and `commit`/`rollback`.
     in_transaction: bool,
     /// Whether the server has `@@in_transaction` (MariaDB does, MySQL does
@@ -113,7 +111,6 @@ impl MysqlBackend {
         Ok(MysqlBackend {
             conn: open(url).await?,
             next_cursor: 0,
-            version_table_known: None,
             in_transaction: false,
             can_ask_transaction: None,
         })
@@ -186,16 +183,6 @@ impl MysqlBackend {
         }
         Ok(())
     }
-
-    /// Whether `table` (or `database.table`) exists.
-    async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
-        let exists = dialect::table_exists(Dialect::Mysql, table);
-        let row = sqlx::query_with(AssertSqlSafe(exists.sql), arguments(exists.params)?)
-            .fetch_optional(&mut self.conn)
-            .await
-            .map_err(db_err)?;
-        Ok(row.is_some())
-    }
 }
 
 /// Whether a statement can end the open transaction: anything but plain
@@ -237,16 +224,6 @@ fn first_keyword(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// A guest's parameter not in its case's form, with its position.
-fn param_err(position: usize, e: Malformed) -> DbError {
-    DbError::new(format!(
-        "parameter {position}: {:?} is not a valid {} value; expected {}",
-        e.text,
-        e.form,
-        e.form.expected()
-    ))
-}
-
 fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
     let mut args = MySqlArguments::default();
     for (i, value) in params.into_iter().enumerate() {
@@ -258,21 +235,25 @@ fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
             Value::Float(f) => args.add(f),
             Value::Text(s) => args.add(s),
             Value::Blob(b) => args.add(b),
-            Value::Date(s) => args.add(values::parse_date(&s).map_err(|e| param_err(position, e))?),
-            Value::Time(s) => args.add(values::parse_time(&s).map_err(|e| param_err(position, e))?),
+            Value::Date(s) => {
+                args.add(values::parse_date(&s).map_err(|e| e.at_parameter(position))?)
+            }
+            Value::Time(s) => {
+                args.add(values::parse_time(&s).map_err(|e| e.at_parameter(position))?)
+            }
             Value::Timestamp(s) => {
-                args.add(values::parse_timestamp(&s).map_err(|e| param_err(position, e))?)
+                args.add(values::parse_timestamp(&s).map_err(|e| e.at_parameter(position))?)
             }
             Value::Timestamptz(s) => {
                 // MySQL has no type with a zone: the instant is bound in UTC,
                 // which is also the session's time zone, so DATETIME stores
                 // UTC and TIMESTAMP converts nothing.
-                let ts = values::parse_timestamptz(&s).map_err(|e| param_err(position, e))?;
+                let ts = values::parse_timestamptz(&s).map_err(|e| e.at_parameter(position))?;
                 let utc = ts.to_offset(UtcOffset::UTC);
                 args.add(PrimitiveDateTime::new(utc.date(), utc.time()))
             }
             Value::Decimal(s) => {
-                args.add(values::parse_decimal(&s).map_err(|e| param_err(position, e))?)
+                args.add(values::parse_decimal(&s).map_err(|e| e.at_parameter(position))?)
             }
             Value::Json(s) => {
                 if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&s) {
@@ -285,7 +266,7 @@ fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
                 args.add(s)
             }
             Value::Uuid(s) => {
-                let u = values::parse_uuid(&s).map_err(|e| param_err(position, e))?;
+                let u = values::parse_uuid(&s).map_err(|e| e.at_parameter(position))?;
                 // No uuid type in MySQL: the hyphenated lower-case text, for CHAR(36).
                 args.add(values::format_uuid(u))
             }
@@ -433,40 +414,8 @@ impl Connection for MysqlBackend {
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.in_transaction = false;
-        self.version_table_known = None;
         // ROLLBACK without a transaction (after an implicit commit) is a no-op.
         self.run("ROLLBACK").await.map(|_| ())
-    }
-
-    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
-        if self.version_table_known.as_deref() != Some(table) {
-            if !self.table_exists(table).await? {
-                return Ok(Vec::new());
-            }
-            self.version_table_known = Some(table.to_string());
-        }
-        let sql = format!(
-            "SELECT version_num FROM {} ORDER BY version_num",
-            quote(Dialect::Mysql, table)
-        );
-        sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(db_err)
-    }
-
-    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
-        if self.version_table_known.as_deref() == Some(table) {
-            return Ok(());
-        }
-        // CREATE TABLE commits implicitly even when the table exists: ask first.
-        if !self.table_exists(table).await? {
-            let sql = version::create(Dialect::Mysql, table);
-            self.run(&sql).await?;
-            self.reopen_after(&sql).await?;
-        }
-        self.version_table_known = Some(table.to_string());
-        Ok(())
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {

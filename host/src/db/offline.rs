@@ -4,8 +4,9 @@
 //! with psql, mariadb or sqlite3.
 //!
 //! The version table's heads are the starting heads the operator gives
-//! (`FROM:TO`), as in Alembic's offline mode; the run plans every step from
-//! them and only records the changes, as SQL. A revision that needs
+//! (`FROM:TO`), as in Alembic's offline mode, and the ledger's to answer
+//! (`Ledger::offline`); the run plans every step from them and only records
+//! the changes, as SQL. A revision that needs
 //! the result of a query cannot run offline: `query` and `open-cursor` fail
 //! with an error that says so.
 
@@ -60,21 +61,12 @@ impl Script {
 pub struct Recorder {
     dialect: Dialect,
     script: Script,
-    heads: Vec<String>,
-    table_created: bool,
 }
 
 impl Recorder {
-    /// A recorder for `dialect` whose version table starts at `heads`
-    /// (what `current_heads` answers throughout).
-    pub fn new(dialect: Dialect, heads: Vec<String>, script: Script) -> Self {
-        Recorder {
-            dialect,
-            script,
-            // A database already at some revision has its version table.
-            table_created: !heads.is_empty(),
-            heads,
-        }
+    /// A recorder for `dialect` writing to `script`.
+    pub fn new(dialect: Dialect, script: Script) -> Self {
+        Recorder { dialect, script }
     }
 
     fn offline_error(what: &str) -> DbError {
@@ -110,21 +102,6 @@ impl Connection for Recorder {
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.script.statement("ROLLBACK");
-        Ok(())
-    }
-
-    async fn current_heads(&mut self, _table: &str) -> Result<Vec<String>, DbError> {
-        let mut heads = self.heads.clone();
-        heads.sort();
-        Ok(heads)
-    }
-
-    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
-        if !self.table_created {
-            self.script
-                .statement(&super::version::create(self.dialect, table));
-            self.table_created = true;
-        }
         Ok(())
     }
 

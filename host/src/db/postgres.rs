@@ -40,9 +40,9 @@ use sqlx::{
 };
 
 use super::dialect::{self, quote};
-use super::values::{self, Malformed};
+use super::values;
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value, version,
+    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value,
 };
 
 /// `application_name` of aludel's sessions, so `pg_stat_activity` (and a
@@ -57,8 +57,6 @@ pub struct PostgresBackend {
     /// The first statement that failed in the current transaction: the
     /// server has aborted it, and `COMMIT` would silently roll back.
     aborted: Option<DbError>,
-    /// The version table is known to exist (see the SQLite backend).
-    version_table_known: Option<String>,
 }
 
 async fn open(url: &str, application_name: &str) -> Result<PgConnection, ConnectError> {
@@ -79,7 +77,6 @@ impl PostgresBackend {
             next_cursor: 0,
             in_transaction: false,
             aborted: None,
-            version_table_known: None,
         })
     }
 
@@ -201,16 +198,6 @@ impl Encode<'_, Postgres> for JsonText {
     }
 }
 
-/// A guest's parameter not in its case's form, with its placeholder.
-fn malformed(position: usize, e: Malformed) -> DbError {
-    DbError::new(format!(
-        "parameter ${position}: {:?} is not a {}; expected {}",
-        e.text,
-        e.form,
-        e.form.expected()
-    ))
-}
-
 fn arguments(params: Vec<Value>) -> Result<PgArguments, DbError> {
     let mut args = PgArguments::default();
     for (i, value) in params.into_iter().enumerate() {
@@ -222,20 +209,24 @@ fn arguments(params: Vec<Value>) -> Result<PgArguments, DbError> {
             Value::Float(f) => args.add(f),
             Value::Text(s) => args.add(s),
             Value::Blob(b) => args.add(b),
-            Value::Date(s) => args.add(values::parse_date(&s).map_err(|e| malformed(position, e))?),
-            Value::Time(s) => args.add(values::parse_time(&s).map_err(|e| malformed(position, e))?),
-            Value::Timestamp(s) => {
-                args.add(values::parse_timestamp(&s).map_err(|e| malformed(position, e))?)
-            }
-            Value::Timestamptz(s) => {
-                args.add(values::parse_timestamptz(&s).map_err(|e| malformed(position, e))?)
-            }
-            Value::Decimal(s) => {
-                args.add(values::parse_decimal(&s).map_err(|e| malformed(position, e))?)
-            }
+            Value::Date(s) => args
+                .add(values::parse_date(&s).map_err(|e| e.at_parameter(format!("${position}")))?),
+            Value::Time(s) => args
+                .add(values::parse_time(&s).map_err(|e| e.at_parameter(format!("${position}")))?),
+            Value::Timestamp(s) => args.add(
+                values::parse_timestamp(&s).map_err(|e| e.at_parameter(format!("${position}")))?,
+            ),
+            Value::Timestamptz(s) => args.add(
+                values::parse_timestamptz(&s)
+                    .map_err(|e| e.at_parameter(format!("${position}")))?,
+            ),
+            Value::Decimal(s) => args.add(
+                values::parse_decimal(&s).map_err(|e| e.at_parameter(format!("${position}")))?,
+            ),
             Value::Json(s) => args.add(JsonText(s)),
             Value::Uuid(s) => {
-                let u = values::parse_uuid(&s).map_err(|e| malformed(position, e))?;
+                let u =
+                    values::parse_uuid(&s).map_err(|e| e.at_parameter(format!("${position}")))?;
                 args.add(u)
             }
         };
@@ -455,49 +446,14 @@ impl Connection for PostgresBackend {
         let result = self.script("COMMIT").await;
         // A failed COMMIT (a deferred constraint) ends the transaction too.
         self.in_transaction = false;
-        if result.is_err() {
-            self.version_table_known = None;
-        }
         result.map(|_| ())
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
-        self.version_table_known = None;
         self.in_transaction = false;
         self.aborted = None;
         // Outside a transaction PostgreSQL only warns: the state we want.
         self.script("ROLLBACK").await.map(|_| ())
-    }
-
-    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
-        if self.version_table_known.as_deref() != Some(table) {
-            let exists = dialect::table_exists(Dialect::Postgresql, table);
-            if self.fetch(&exists.sql, exists.params).await?.is_empty() {
-                return Ok(Vec::new());
-            }
-            self.version_table_known = Some(table.to_string());
-        }
-        let sql = format!(
-            "SELECT version_num::text FROM {} ORDER BY version_num",
-            quote(Dialect::Postgresql, table)
-        );
-        let rows = self.fetch(&sql, Vec::new()).await?;
-        rows.iter()
-            .map(|r| {
-                let v = r.try_get::<String, _>(0);
-                self.note(v)
-            })
-            .collect()
-    }
-
-    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
-        if self.version_table_known.as_deref() == Some(table) {
-            return Ok(());
-        }
-        self.script(&version::create(Dialect::Postgresql, table))
-            .await?;
-        self.version_table_known = Some(table.to_string());
-        Ok(())
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {

@@ -25,10 +25,10 @@ use sqlx::{
 use futures::TryStreamExt;
 use sqlx::Either;
 
-use super::dialect::{self, TempTableCursor, quote};
+use super::dialect::{self, TempTableCursor};
 use super::{
-    BatchError, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock,
-    Statement, Value, version,
+    BatchError, BatchStage, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet,
+    RunLock, Statement, Value,
 };
 
 /// The largest blob a batch inlines as a literal (see `execute_batch`).
@@ -43,10 +43,6 @@ const CURSOR_TABLE: TempTableCursor = TempTableCursor::Sqlite;
 pub struct SqliteBackend {
     conn: SqliteConnection,
     next_cursor: u64,
-    /// The version table is known to exist, so neither `current_heads` nor
-    /// `ensure_version_table` asks the schema again: two statements less per
-    /// revision. Forgotten on rollback, which may undo its creation.
-    version_table_known: Option<String>,
 }
 
 impl SqliteBackend {
@@ -64,7 +60,6 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             conn,
             next_cursor: 0,
-            version_table_known: None,
         })
     }
 
@@ -92,10 +87,7 @@ impl SqliteBackend {
                 // SQLite stops at the failing statement: the ones before
                 // it have each reported their count.
                 Err(e) => {
-                    return Err(BatchError {
-                        index: counts.len(),
-                        source: e.into(),
-                    });
+                    return Err(BatchError::statement(counts.len(), e.into()));
                 }
             }
         }
@@ -188,42 +180,12 @@ impl Connection for SqliteBackend {
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
-        self.version_table_known = None;
         // SQLite may already have rolled back on its own (some errors do);
         // "no transaction is active" is then the state we want.
         match self.run("ROLLBACK").await {
             Err(e) if e.message.contains("no transaction is active") => Ok(()),
             other => other,
         }
-    }
-
-    async fn current_heads(&mut self, table: &str) -> Result<Vec<String>, DbError> {
-        if self.version_table_known.as_deref() != Some(table) {
-            let exists = dialect::table_exists(Dialect::Sqlite, table);
-            let exists = sqlx::query_with(AssertSqlSafe(exists.sql), arguments(exists.params)?)
-                .fetch_optional(&mut self.conn)
-                .await?;
-            if exists.is_none() {
-                return Ok(Vec::new());
-            }
-            self.version_table_known = Some(table.to_string());
-        }
-        let sql = format!(
-            "SELECT version_num FROM {} ORDER BY version_num",
-            quote(Dialect::Sqlite, table)
-        );
-        Ok(sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await?)
-    }
-
-    async fn ensure_version_table(&mut self, table: &str) -> Result<(), DbError> {
-        if self.version_table_known.as_deref() == Some(table) {
-            return Ok(());
-        }
-        self.run(&version::create(Dialect::Sqlite, table)).await?;
-        self.version_table_known = Some(table.to_string());
-        Ok(())
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
@@ -318,14 +280,11 @@ impl Connection for SqliteBackend {
                 let rows = self
                     .execute(&statement.sql, statement.params)
                     .await
-                    .map_err(|source| BatchError { index, source })?;
+                    .map_err(|source| BatchError::statement(index, source))?;
                 counts.push(rows);
             } else {
                 let sql = dialect::inline(Dialect::Sqlite, &statement.sql, &statement.params)
-                    .map_err(|source| BatchError {
-                        index: counts.len() + pending,
-                        source,
-                    })?;
+                    .map_err(|source| BatchError::statement(counts.len() + pending, source))?;
                 script.push_str(&sql);
                 script.push_str(";\n");
                 pending += 1;
@@ -339,7 +298,15 @@ impl Connection for SqliteBackend {
         let mut batch = Vec::with_capacity(statements.len() + 1);
         batch.push(Statement::new("BEGIN IMMEDIATE", Vec::new()));
         batch.extend(statements);
-        let mut counts = self.execute_batch(batch).await?;
+        // One batch to SQLite; its first statement is the BEGIN.
+        let mut counts = self.execute_batch(batch).await.map_err(|e| BatchError {
+            at: match e.at {
+                BatchStage::Statement(0) => BatchStage::Begin,
+                BatchStage::Statement(i) => BatchStage::Statement(i - 1),
+                other => other,
+            },
+            source: e.source,
+        })?;
         counts.remove(0);
         Ok(counts)
     }
@@ -351,8 +318,19 @@ impl Connection for SqliteBackend {
         // SQLite stops at a failing statement: when one fails, COMMIT is
         // not reached and the transaction stays open for the rollback, as
         // after a failed COMMIT (a busy database).
+        let commit = statements.len();
         statements.push(Statement::new("COMMIT", Vec::new()));
-        let mut counts = self.execute_batch(statements).await?;
+        // One batch to SQLite; its last statement is the COMMIT.
+        let mut counts = self
+            .execute_batch(statements)
+            .await
+            .map_err(|e| BatchError {
+                at: match e.at {
+                    BatchStage::Statement(i) if i == commit => BatchStage::Commit,
+                    other => other,
+                },
+                source: e.source,
+            })?;
         counts.pop();
         Ok(counts)
     }
@@ -478,4 +456,51 @@ pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<FileLock, 
         let _ = writer.write_all(holder.as_bytes());
     }
     Ok(FileLock { _file: Some(file) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert(id: i64) -> Statement {
+        Statement::new("INSERT INTO t (id) VALUES (?)", vec![Value::Integer(id)])
+    }
+
+    async fn database() -> Box<dyn Connection> {
+        let mut conn = super::super::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite opens");
+        conn.execute_script("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .expect("the table is made");
+        conn
+    }
+
+    /// Where a batch sent to the empty table `t` stopped.
+    async fn stage(conn: &mut dyn Connection, commits: bool, ids: &[i64]) -> BatchStage {
+        let batch = ids.iter().map(|&id| insert(id)).collect();
+        let result = if commits {
+            conn.execute_batch_and_commit(batch).await
+        } else {
+            conn.begin_with(batch).await
+        };
+        let stage = result.expect_err("the batch fails").at;
+        conn.rollback().await.expect("rolls back");
+        stage
+    }
+
+    #[tokio::test]
+    async fn a_batch_names_its_begin_its_statement_or_its_commit_not_a_shifted_index() {
+        let mut conn = database().await;
+        let conn = conn.as_mut();
+        // A duplicate key: the second statement, in either kind of batch.
+        assert_eq!(stage(conn, false, &[1, 1]).await, BatchStage::Statement(1));
+        conn.begin().await.expect("begins");
+        assert_eq!(stage(conn, true, &[2, 2]).await, BatchStage::Statement(1));
+        // A BEGIN inside an open transaction is refused.
+        conn.begin().await.expect("begins");
+        assert_eq!(stage(conn, false, &[3]).await, BatchStage::Begin);
+        // With no transaction open, the COMMIT is what fails.
+        assert_eq!(stage(conn, true, &[4]).await, BatchStage::Commit);
+    }
 }

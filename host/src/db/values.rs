@@ -38,6 +38,8 @@ use std::str::FromStr;
 
 use sqlx::types::{BigDecimal, Uuid};
 use thiserror::Error;
+
+use super::DbError;
 use time::format_description::BorrowedFormatItem;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -97,6 +99,12 @@ impl Malformed {
             form,
             text: text.to_string(),
         }
+    }
+
+    /// The error of a guest's parameter in this form, named as the
+    /// database's placeholders count it (`$2` on PostgreSQL, `2` elsewhere).
+    pub(crate) fn at_parameter(self, label: impl std::fmt::Display) -> DbError {
+        DbError::new(format!("parameter {label}: {self}"))
     }
 }
 

@@ -22,7 +22,7 @@ pub mod version;
 
 use std::collections::HashSet;
 
-use crate::db::dialect::is_missing_table;
+use crate::db::dialect::{is_missing_table, quote, table_exists};
 use crate::db::{Connection, DbError, Dialect, Statement, Value};
 use crate::error::Error;
 
@@ -57,6 +57,13 @@ pub struct Who {
 #[derive(Debug)]
 pub struct Ledger {
     version_table: String,
+    /// The version table is known to exist, so neither reading nor
+    /// creating it asks the catalogue again: two statements less per
+    /// revision. Forgotten on rollback, which may undo its creation.
+    version_known: bool,
+    /// Offline (`--sql`), the heads the operator gave: there is no table
+    /// to read, and they are what the version table holds throughout.
+    offline_heads: Option<Vec<String>>,
     /// The audit tables are known to exist.
     audit_ready: bool,
     who: Option<Who>,
@@ -69,9 +76,21 @@ impl Ledger {
     pub fn new(version_table: impl Into<String>) -> Self {
         Ledger {
             version_table: version_table.into(),
+            version_known: false,
+            offline_heads: None,
             audit_ready: false,
             who: None,
             plugins_stored: HashSet::new(),
+        }
+    }
+
+    /// The ledger of an offline run whose version table holds `heads`.
+    pub fn offline(version_table: impl Into<String>, heads: Vec<String>) -> Self {
+        Ledger {
+            // A database already at some revision has its version table.
+            version_known: !heads.is_empty(),
+            offline_heads: Some(heads),
+            ..Ledger::new(version_table)
         }
     }
 
@@ -81,31 +100,86 @@ impl Ledger {
 
     /// The heads recorded in the version table, sorted; empty when it does
     /// not exist yet. Never writes.
-    pub async fn current_heads(&self, conn: &mut dyn Connection) -> Result<Vec<String>, Error> {
-        let mut heads = conn
-            .current_heads(&self.version_table)
-            .await
-            .map_err(|e| Error::database("reading the version table", e))?;
+    pub async fn current_heads(&mut self, conn: &mut dyn Connection) -> Result<Vec<String>, Error> {
+        let mut heads = match &self.offline_heads {
+            Some(heads) => heads.clone(),
+            None => self
+                .read_heads(conn)
+                .await
+                .map_err(|e| Error::database("reading the version table", e))?,
+        };
         heads.sort();
         Ok(heads)
     }
 
+    async fn read_heads(&mut self, conn: &mut dyn Connection) -> Result<Vec<String>, DbError> {
+        let dialect = conn.dialect();
+        // Asked first rather than read and failed: a failed statement
+        // aborts a PostgreSQL transaction.
+        if !self.version_known && !self.version_table_exists(conn).await? {
+            return Ok(Vec::new());
+        }
+        self.version_known = true;
+        let sql = format!(
+            "SELECT version_num FROM {} ORDER BY version_num",
+            quote(dialect, &self.version_table)
+        );
+        conn.query(&sql, Vec::new())
+            .await?
+            .rows
+            .iter()
+            .map(|row| {
+                cell_text(row, 0).ok_or_else(|| {
+                    DbError::new(format!("{} holds a NULL version_num", self.version_table))
+                })
+            })
+            .collect()
+    }
+
+    async fn version_table_exists(&self, conn: &mut dyn Connection) -> Result<bool, DbError> {
+        let exists = table_exists(conn.dialect(), &self.version_table);
+        Ok(!conn
+            .query(&exists.sql, exists.params)
+            .await?
+            .rows
+            .is_empty())
+    }
+
     /// Creates the version table if it is missing. On MySQL this commits
     /// implicitly: callers do it before a revision's transaction.
-    pub async fn ensure_version_table(&self, conn: &mut dyn Connection) -> Result<(), Error> {
-        conn.ensure_version_table(&self.version_table)
+    pub async fn ensure_version_table(&mut self, conn: &mut dyn Connection) -> Result<(), Error> {
+        if self.version_known {
+            return Ok(());
+        }
+        self.create_version_table(conn)
             .await
-            .map_err(|e| Error::database("creating the version table", e))
+            .map_err(|e| Error::database("creating the version table", e))?;
+        self.version_known = true;
+        Ok(())
+    }
+
+    async fn create_version_table(&self, conn: &mut dyn Connection) -> Result<(), DbError> {
+        // Where DDL commits implicitly (MySQL), CREATE TABLE commits even
+        // when the table exists: ask first. Offline there is nobody to ask;
+        // the script says IF NOT EXISTS.
+        if !conn.transactional_ddl()
+            && self.offline_heads.is_none()
+            && self.version_table_exists(conn).await?
+        {
+            return Ok(());
+        }
+        let create = version::create(conn.dialect(), &self.version_table);
+        conn.execute_script(&create).await.map(drop)
     }
 
     /// Empties the version table, creating it if need be (`stamp --purge`).
-    pub async fn purge_version_table(&self, conn: &mut dyn Connection) -> Result<(), Error> {
+    pub async fn purge_version_table(&mut self, conn: &mut dyn Connection) -> Result<(), Error> {
+        self.ensure_version_table(conn).await?;
         let purge = version::purge(conn.dialect(), &self.version_table);
-        let purged = match conn.ensure_version_table(&self.version_table).await {
-            Ok(()) => conn.execute(&purge.sql, purge.params).await.map(drop),
-            Err(e) => Err(e),
-        };
-        purged.map_err(|e| Error::database("emptying the version table", e))
+        conn.execute(&purge.sql, purge.params)
+            .await
+            .map(drop)
+            .map_err(|e| Error::database("emptying the version table", e))
     }
 
     /// Creates the audit tables once per run. Outside any transaction where
@@ -176,6 +250,7 @@ impl Ledger {
 
     /// Forgets what the transaction just rolled back had stored or created.
     pub fn rolled_back(&mut self) {
+        self.version_known = false;
         self.plugins_stored.clear();
         // The audit tables may have been created inside it (a dry run);
         // asking again costs one `CREATE TABLE IF NOT EXISTS`.
@@ -195,9 +270,8 @@ impl Ledger {
 
     /// The revisions that failed part-way and are unresolved. Reads only.
     pub async fn failures(&self, conn: &mut dyn Connection) -> Result<Vec<FailedRevision>, Error> {
-        failed::list(conn, &self.version_table)
-            .await
-            .map_err(|e| Error::database("reading the failed revisions", e))
+        let failures = failed::list(conn, &self.version_table).await;
+        failures.map_err(|e| Error::database("reading the failed revisions", e))
     }
 
     /// Records that a revision failed part-way, outside any transaction so
@@ -207,20 +281,18 @@ impl Ledger {
         conn: &mut dyn Connection,
         failure: &FailedRevision,
     ) -> Result<(), Error> {
-        failed::record(conn, &self.version_table, failure)
-            .await
-            .map_err(|e| Error::database("recording the failed revision", e))
+        let recorded = failed::record(conn, &self.version_table, failure).await;
+        recorded.map_err(|e| Error::database("recording the failed revision", e))
     }
 
-    /// Ends the failed state of `revision`.
+    /// Ends the failed state of `revision`; false when there was none.
     pub async fn clear_failure(
         &self,
         conn: &mut dyn Connection,
         revision: &str,
     ) -> Result<bool, Error> {
-        failed::clear(conn, &self.version_table, revision)
-            .await
-            .map_err(|e| Error::database("clearing the failed revision", e))
+        let cleared = failed::clear(conn, &self.version_table, revision).await;
+        cleared.map_err(|e| Error::database("clearing the failed revision", e))
     }
 
     /// Who runs this: asked of the database and the OS once per run.

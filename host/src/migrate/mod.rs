@@ -133,8 +133,9 @@ impl<'a> Migrator<'a> {
         heads: Vec<String>,
     ) -> Result<Self, Error> {
         let script = Script::default();
-        let recorder = Recorder::new(dialect, heads, script.clone());
+        let recorder = Recorder::new(dialect, script.clone());
         let mut migrator = Migrator::new(project, Box::new(recorder))?;
+        migrator.ledger = Ledger::offline(project.config.version_table.clone(), heads);
         migrator.offline = Some(script);
         Ok(migrator)
     }
@@ -209,11 +210,13 @@ impl<'a> Migrator<'a> {
         match body(self).await {
             Ok(value) => {
                 match end {
-                    End::Commit => self
-                        .conn()
-                        .commit()
-                        .await
-                        .map_err(|e| Error::database("committing", e))?,
+                    End::Commit => {
+                        if let Err(e) = self.conn().commit().await {
+                            // A failed COMMIT ends the transaction too.
+                            self.ledger.rolled_back();
+                            return Err(Error::database("committing", e).into());
+                        }
+                    }
                     End::Rollback => self.rollback().await,
                     End::InBody | End::Outside => {}
                 }

@@ -3,7 +3,7 @@
 //! that ran it), sent as one batch so that they cost one round trip.
 
 use super::Migrator;
-use crate::db::Statement;
+use crate::db::{BatchStage, Statement};
 use crate::error::Error;
 use crate::graph::Direction;
 use crate::ledger::{ArtifactKind, HeadChange, HistoryEntry, Outcome, now_rfc3339};
@@ -129,11 +129,9 @@ impl Migrator<'_> {
         let offline = self.offline.is_some();
         let table = self.ledger.version_table().to_string();
         let dialect = self.dialect();
-        let mut what = Vec::with_capacity(changes.len() + records.len() + 2);
+        // What each statement of the batch does, for the error naming one.
+        let mut what = Vec::with_capacity(changes.len() + records.len());
         let mut batch = Vec::with_capacity(changes.len() + records.len());
-        if begin {
-            what.push("starting a transaction");
-        }
         for change in &changes {
             what.push("updating the version table");
             batch.push(change.statement(dialect, &table));
@@ -141,9 +139,6 @@ impl Migrator<'_> {
         for record in records {
             what.push(record.what);
             batch.push(record.statement);
-        }
-        if commit {
-            what.push("committing");
         }
         if !changes.is_empty() {
             let (conn, ledger) = self.parts();
@@ -157,7 +152,14 @@ impl Migrator<'_> {
         } else {
             conn.execute_batch(batch).await
         };
-        let counts = done.map_err(|e| Error::database(what[e.index], e.source))?;
+        let counts = done.map_err(|e| {
+            let action = match e.at {
+                BatchStage::Begin => "starting a transaction",
+                BatchStage::Statement(i) => what.get(i).copied().unwrap_or("writing the records"),
+                BatchStage::Commit => "committing",
+            };
+            Error::database(action, e.source)
+        })?;
         // Offline, nothing answers: the SQL is only recorded.
         if !offline {
             for (change, rows) in changes.iter().zip(counts) {

@@ -40,25 +40,9 @@ struct StepFailure {
 }
 
 impl Migrator<'_> {
-    /// Applies every revision up to `target`.
-    pub async fn upgrade(
-        &mut self,
-        runtime: &Runtime,
-        target: &str,
-    ) -> Result<Vec<Applied>, Error> {
-        self.migrate(runtime, Direction::Upgrade, target).await
-    }
-
-    /// Reverts every revision above `target`.
-    pub async fn downgrade(
-        &mut self,
-        runtime: &Runtime,
-        target: &str,
-    ) -> Result<Vec<Applied>, Error> {
-        self.migrate(runtime, Direction::Downgrade, target).await
-    }
-
-    async fn migrate(
+    /// Applies every revision up to `target` (an upgrade), or reverts
+    /// every revision above it (a downgrade).
+    pub async fn migrate(
         &mut self,
         runtime: &Runtime,
         direction: Direction,
