@@ -268,6 +268,25 @@ fn a_database_url_that_cannot_connect_says_where_the_url_came_from() {
 }
 
 #[test]
+fn a_password_in_the_url_is_never_printed_whatever_its_form() {
+    let p = TestProject::new();
+    // Port 1 refuses at once; the error and the -v log name the URL.
+    for url in [
+        "postgres://postgres:hunter2@127.0.0.1:1/x",
+        "postgres://postgres@127.0.0.1:1/x?password=hunter2",
+        "mysql://root:hun/ter2@127.0.0.1:1/x",
+    ] {
+        let stderr = p.fails(&["-v", "current", "--url", url]);
+        assert!(stderr.contains("cannot connect to"), "{stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+        assert!(
+            !stderr.contains("hunter2") && !stderr.contains("ter2"),
+            "{url}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn the_steps_before_a_failure_stay_committed_and_are_reported() {
     let p = TestProject::new();
     p.sql_revision(BASE, None, "CREATE TABLE kept (x);", "DROP TABLE kept;");

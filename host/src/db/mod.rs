@@ -394,27 +394,71 @@ pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<Box<dyn Ru
 
 /// The URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    // scheme://user:password@host/… → scheme://user:***@host/…
+    // scheme://user:password@host/db?password=… → scheme://user:***@host/db?password=***
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &rest[at..]
-        ),
-        _ => url.to_string(),
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = String::with_capacity(url.len());
+    // The user information ends at the last `@` before the query: a
+    // password may hold an unencoded `/` or `@` of its own, and a host and
+    // a database name hold neither.
+    match head[scheme_end + 3..].rfind('@') {
+        Some(at) => {
+            let at = scheme_end + 3 + at;
+            let userinfo = &head[scheme_end + 3..at];
+            out.push_str(&head[..scheme_end + 3]);
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&head[at..]);
+        }
+        None => out.push_str(head),
     }
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                // password, sslpassword, pass…: any key that names one.
+                Some((key, _)) if key.to_ascii_lowercase().contains("pass") => {
+                    format!("{key}=***")
+                }
+                _ => param.to_string(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_url_hides_a_password_in_the_query_or_one_holding_a_slash_or_an_at() {
+        assert_eq!(
+            redact_url("postgres://bob@db.example/app?password=s3cret&sslmode=require"),
+            "postgres://bob@db.example/app?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("mysql://root:a/b@c@db.example:3306/app"),
+            "mysql://root:***@db.example:3306/app"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslpassword=x&PASSWORD=y"),
+            "postgres://u@h/db?sslpassword=***&PASSWORD=***"
+        );
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
 
     #[test]
     fn redact_url_hides_the_password_but_keeps_user_and_host() {

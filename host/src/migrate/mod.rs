@@ -3,7 +3,7 @@
 //!
 //! A plan comes from the pure graph; [`plan`] groups its steps into
 //! transactions (a pure function), and [`Migrator`] runs each group through
-//! one transaction helper ([`Migrator::transaction`]). Every step runs in
+//! one transaction helper (`Migrator::transaction`). Every step runs in
 //! its transaction together with its version-table change and its audit
 //! records: begin, change the version table (checking that it still says
 //! what the plan expects), run the revision's component, write the records,
@@ -74,6 +74,8 @@ pub struct Migrator<'a> {
     project: &'a Project,
     graph: Graph,
     conn: Option<Box<dyn Connection>>,
+    /// The connection's, known while a revision holds the connection.
+    dialect: Dialect,
     ledger: Ledger,
     dry_run: bool,
     /// Offline mode: the connection is a recorder and this is its script.
@@ -114,6 +116,7 @@ impl<'a> Migrator<'a> {
             graph: graph_of(project)?,
             ledger: Ledger::new(project.config.version_table.clone()),
             project,
+            dialect: conn.dialect(),
             conn: Some(conn),
             dry_run: false,
             offline: None,
@@ -163,22 +166,13 @@ impl<'a> Migrator<'a> {
     }
 
     fn conn(&mut self) -> &mut dyn Connection {
-        // Only a revision's run takes the connection out, and it always
-        // puts it back.
-        self.conn
-            .as_deref_mut()
-            .expect("the connection is held by the migrator between steps")
-    }
-
-    fn dialect(&self) -> Dialect {
-        self.conn
-            .as_deref()
-            .expect("the connection is held by the migrator between steps")
-            .dialect()
+        self.parts().0
     }
 
     /// The connection and the ledger at once, for a ledger call.
     fn parts(&mut self) -> (&mut dyn Connection, &mut Ledger) {
+        // Only a revision's run takes the connection out, and it always
+        // puts it back.
         let conn = self
             .conn
             .as_deref_mut()

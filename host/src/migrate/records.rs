@@ -69,7 +69,7 @@ impl Migrator<'_> {
         entry.checksum = Some(checksum::checksum(&files).value);
         let statement =
             self.ledger
-                .artifact_statement(self.dialect(), &hash, ArtifactKind::Revision, &archive);
+                .artifact_statement(self.dialect, &hash, ArtifactKind::Revision, &archive);
         entry.artifact = Some(hash);
         Ok(Record {
             statement,
@@ -93,7 +93,7 @@ impl Migrator<'_> {
         }
         let bytes = plugins::find(self.project, name).ok()?;
         let statement = self.ledger.artifact_statement(
-            self.dialect(),
+            self.dialect,
             &component.hash,
             ArtifactKind::Plugin,
             &bytes,
@@ -108,7 +108,7 @@ impl Migrator<'_> {
 
     pub(super) fn history_record(&mut self, entry: &HistoryEntry) -> Record {
         Record {
-            statement: self.ledger.history_statement(self.dialect(), entry),
+            statement: self.ledger.history_statement(self.dialect, entry),
             what: "writing the audit log",
         }
     }
@@ -128,7 +128,7 @@ impl Migrator<'_> {
         debug_assert!(!(begin && commit));
         let offline = self.offline.is_some();
         let table = self.ledger.version_table().to_string();
-        let dialect = self.dialect();
+        let dialect = self.dialect;
         // What each statement of the batch does, for the error naming one.
         let mut what = Vec::with_capacity(changes.len() + records.len());
         let mut batch = Vec::with_capacity(changes.len() + records.len());
