@@ -299,3 +299,43 @@ fn the_steps_before_a_failure_stay_committed_and_are_reported() {
     assert_eq!(p.versions(), vec![BASE]);
     assert!(p.has_table("kept"));
 }
+
+#[test]
+fn a_fifo_in_a_revision_directory_is_refused_by_name_instead_of_hanging_the_run() {
+    let p = TestProject::new();
+    p.sql_revision(
+        BASE,
+        None,
+        "CREATE TABLE kept (x INTEGER);",
+        "DROP TABLE kept;",
+    );
+    p.ok(&["upgrade", "head"]);
+    let dir = p.sql_revision(
+        "fa0000000002",
+        Some(BASE),
+        "CREATE TABLE never (x INTEGER);",
+        "DROP TABLE never;",
+    );
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.join("pipe"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo made the FIFO");
+    let before = p.dump();
+    // A regression would block on opening the FIFO: the timeout turns it
+    // into a failure instead of a hung test run.
+    let out = assert_cmd::Command::from_std(p.command())
+        .args(["upgrade", "head"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .expect("aludel runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the upgrade must fail: {stderr}");
+    assert!(
+        stderr.contains("pipe"),
+        "the error names the file: {stderr}"
+    );
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    assert_unchanged(&p, &before);
+    assert_eq!(p.versions(), vec![BASE]);
+}

@@ -397,6 +397,25 @@ impl Migrator<'_> {
                 ),
             });
         }
+        // The directory is read and archived before the revision runs: what
+        // is stored is what ran, and a directory that cannot be read (a FIFO
+        // in it would block) stops the step before the guest starts.
+        let mut entry = None;
+        let mut artifact = None;
+        if self.offline.is_none() {
+            let outcome = match step.direction {
+                Direction::Upgrade => Outcome::Applied,
+                Direction::Downgrade => Outcome::Reverted,
+            };
+            let mut e = self
+                .entry(&revision, Some(step.direction), outcome, &started_at)
+                .await;
+            artifact = Some(
+                self.revision_artifact(&revision, &mut e)
+                    .map_err(|e| (e, Vec::new()))?,
+            );
+            entry = Some(e);
+        }
         if ends.fold {
             // Checked before the revision runs: a version table another
             // runner moved stops the step before it does anything.
@@ -422,22 +441,13 @@ impl Migrator<'_> {
         // rollback takes the record with it and the log never claims what
         // did not happen.
         let mut records = Vec::new();
-        if self.offline.is_none() {
-            let outcome = match step.direction {
-                Direction::Upgrade => Outcome::Applied,
-                Direction::Downgrade => Outcome::Reverted,
-            };
-            let mut entry = self
-                .entry(&revision, Some(step.direction), outcome, &started_at)
-                .await;
+        if let Some(mut entry) = entry {
             entry.component_hash = Some(component.hash.clone());
             entry.statements = i64::try_from(stats.statements).unwrap_or(i64::MAX);
             entry.rows = i64::try_from(stats.rows).unwrap_or(i64::MAX);
             entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            match self.revision_artifact(&revision, &mut entry) {
-                Ok(artifact) => records.push(artifact),
-                Err(e) => return Err((e, writes)),
-            }
+            entry.finished_at = now_rfc3339();
+            records.extend(artifact);
             records.extend(self.plugin_artifact(&revision, component));
             records.push(self.history_record(&entry));
         }

@@ -172,6 +172,18 @@ fn walk(dir: &Dir, prefix: &str, shown: &Path, files: &mut Files) -> Result<(), 
                 .open_dir(name)
                 .map_err(|e| cap_error("open", &shown.join(&rel), e))?;
             walk(&sub, &format!("{rel}/"), shown, files)?;
+        } else if !meta.is_file() {
+            // Opening a FIFO blocks until something writes to it, and a
+            // device or socket is no content either: refused before anything
+            // reads it, the host or the guest.
+            return Err(ProjectError::Invalid {
+                file: shown.join(&rel),
+                line: None,
+                field: None,
+                message: "is not a regular file (a FIFO, socket or device): a revision holds \
+                          only files and directories; remove it"
+                    .to_string(),
+            });
         } else {
             let bytes = dir
                 .read(name)
