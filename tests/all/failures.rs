@@ -339,3 +339,48 @@ fn a_fifo_in_a_revision_directory_is_refused_by_name_instead_of_hanging_the_run(
     assert_unchanged(&p, &before);
     assert_eq!(p.versions(), vec![BASE]);
 }
+
+#[test]
+fn aludel_build_hands_cargo_no_database_url_or_secret() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let p = TestProject::new();
+    p.ok(&["revision", "-m", "built natively", "--kind", "rust"]);
+    // A stand-in for cargo that records the environment it was given: what
+    // a revision's build.rs would see.
+    let bin = p.root().join("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let dump = p.root().join("build-env.txt");
+    let cargo = bin.join("cargo");
+    fs::write(
+        &cargo,
+        format!("#!/bin/sh\nenv > '{}'\nexit 3\n", dump.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = p
+        .command()
+        .args(["build"])
+        .env("PATH", path)
+        .env("DATABASE_URL", "postgres://app:hunter2@db.example/app")
+        .env("PGPASSWORD", "hunter2")
+        .env("DEPLOY_TOKEN", "hunter2")
+        .output()
+        .expect("aludel runs");
+    assert!(!out.status.success(), "the stand-in cargo fails the build");
+    let env = fs::read_to_string(&dump).expect("the stand-in cargo ran");
+    assert!(env.contains("PATH="), "{env}");
+    assert!(
+        !env.contains("hunter2"),
+        "a secret reached the build:\n{env}"
+    );
+    assert!(
+        !env.lines().any(|l| l.starts_with("ALUDEL_")),
+        "aludel's settings reached the build:\n{env}"
+    );
+}

@@ -1,5 +1,14 @@
 //! `aludel build`: compiles the revisions with `source = "rust"` into their
 //! component files with cargo.
+//!
+//! Building runs the revision's own code natively, outside the sandbox: its
+//! `build.rs` and its dependencies' build scripts and procedural macros. So
+//! cargo gets the caller's environment without what would hand it the
+//! database: `DATABASE_URL`, aludel's own settings (`ALUDEL_*`), the client
+//! variables of PostgreSQL (`PG*`) and MySQL (`MYSQL_*`), and any variable
+//! whose name says it holds a password, a secret or a token (cargo's own
+//! `CARGO_*` settings stay, registry tokens included). Build revisions you
+//! have reviewed; running a built component needs no build.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -95,6 +104,22 @@ fn find<'a>(project: &'a Project, wanted: &str) -> Result<&'a Revision, ProjectE
     }
 }
 
+/// Whether the environment variable `name` is kept from the build: what
+/// could reach the database or another secret (see the module doc).
+fn withheld_from_builds(name: &str) -> bool {
+    if name.starts_with("CARGO_") || name.starts_with("RUSTUP_") {
+        return false;
+    }
+    let upper = name.to_ascii_uppercase();
+    upper == "DATABASE_URL"
+        || upper.starts_with("ALUDEL_")
+        || upper.starts_with("PG")
+        || upper.starts_with("MYSQL")
+        || ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL"]
+            .iter()
+            .any(|word| upper.contains(word))
+}
+
 fn build_one(revision: &Revision, file: &str, target_dir: &Path) -> Result<Built, ProjectError> {
     let rel_dir = Path::new(super::VERSIONS_DIR).join(&revision.dir_name);
     let dir = Dir::open_ambient_dir(&revision.dir, cap_std::ambient_authority())
@@ -103,6 +128,11 @@ fn build_one(revision: &Revision, file: &str, target_dir: &Path) -> Result<Built
     let manifest = revision.dir.join("Cargo.toml");
 
     let mut command = Command::new("cargo");
+    for (name, _) in std::env::vars_os() {
+        if let Some(name) = name.to_str().filter(|n| withheld_from_builds(n)) {
+            command.env_remove(name);
+        }
+    }
     command
         .args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(&manifest)
@@ -205,6 +235,32 @@ fn ignore_in_git(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_gets_no_database_url_aludel_setting_or_secret_but_keeps_cargos_own() {
+        for name in [
+            "DATABASE_URL",
+            "ALUDEL_CACHE_DIR",
+            "PGPASSWORD",
+            "PGHOST",
+            "MYSQL_PWD",
+            "AWS_SECRET_ACCESS_KEY",
+            "GITHUB_TOKEN",
+            "db_password",
+        ] {
+            assert!(withheld_from_builds(name), "{name} reaches the build");
+        }
+        for name in [
+            "PATH",
+            "HOME",
+            "CARGO_HOME",
+            "CARGO_REGISTRIES_MINE_TOKEN",
+            "RUSTUP_TOOLCHAIN",
+            "SSL_CERT_FILE",
+        ] {
+            assert!(!withheld_from_builds(name), "{name} is kept from the build");
+        }
+    }
 
     fn project_with(revisions: &[(&str, &str)]) -> (tempfile::TempDir, Project) {
         let tmp = tempfile::tempdir().unwrap();
