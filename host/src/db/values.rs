@@ -104,7 +104,12 @@ impl Malformed {
     /// The error of a guest's parameter in this form, named as the
     /// database's placeholders count it (`$2` on PostgreSQL, `2` elsewhere).
     pub(crate) fn at_parameter(self, label: impl std::fmt::Display) -> DbError {
-        DbError::new(format!("parameter {label}: {self}"))
+        DbError::new(format!(
+            "parameter {label}: {:?} is not a valid {} value; expected {}",
+            self.text,
+            self.form,
+            self.form.expected()
+        ))
     }
 }
 
