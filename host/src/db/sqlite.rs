@@ -584,4 +584,92 @@ mod tests {
         // With no transaction open, the COMMIT is what fails.
         assert_eq!(stage(conn, true, &[4]).await, BatchStage::Commit);
     }
+
+    async fn count(conn: &mut dyn Connection) -> RowSet {
+        conn.query("SELECT count(*) FROM t", Vec::new())
+            .await
+            .expect("the count runs")
+    }
+
+    #[tokio::test]
+    async fn guest_statements_cannot_end_the_transaction_through_any_call() {
+        let mut conn = database().await;
+        let conn = conn.as_mut();
+        conn.begin().await.expect("begins");
+        conn.execute("INSERT INTO t (id) VALUES (1)", Vec::new())
+            .await
+            .expect("inserts");
+        conn.guest_statements(true).await.expect("guard on");
+        for sql in [
+            "COMMIT",
+            "END",
+            "ROLLBACK",
+            "BEGIN",
+            "SAVEPOINT s",
+            "RELEASE s",
+        ] {
+            let e = conn.execute(sql, Vec::new()).await.expect_err(sql);
+            assert!(e.message.contains("cannot end or restart"), "{sql}: {e}");
+            let e = conn.execute_script(sql).await.expect_err(sql);
+            assert!(
+                e.message.contains("was refused (not authorized)"),
+                "{sql}: {e}"
+            );
+            conn.query(sql, Vec::new()).await.expect_err(sql);
+            conn.execute_many(sql, vec![Vec::new()])
+                .await
+                .expect_err(sql);
+            conn.open_cursor(sql, Vec::new()).await.expect_err(sql);
+        }
+        let e = conn
+            .execute_script("ATTACH ':memory:' AS x")
+            .await
+            .expect_err("attach");
+        assert!(e.message.contains("cannot attach files"), "{e}");
+        // What a revision does every day is allowed.
+        conn.execute_script(
+            "CREATE TABLE u (x INTEGER);\n\
+             CREATE TRIGGER u_t AFTER INSERT ON u BEGIN INSERT INTO t (id) VALUES (NEW.x); END;\n\
+             INSERT INTO u (x) VALUES (2);",
+        )
+        .await
+        .expect("DDL, DML and a trigger run");
+        let mut cursor = conn
+            .open_cursor("SELECT id FROM t", Vec::new())
+            .await
+            .expect("a cursor opens");
+        assert_eq!(
+            conn.cursor_next(&mut cursor, 10)
+                .await
+                .expect("reads")
+                .len(),
+            2
+        );
+        conn.close_cursor(cursor).await.expect("closes");
+        conn.guest_statements(false).await.expect("guard off");
+
+        // Still in the host's transaction: its rollback undoes everything.
+        conn.rollback().await.expect("rolls back");
+        assert_eq!(count(conn).await.rows, vec![vec![Value::Integer(0)]]);
+        conn.execute_script("ATTACH ':memory:' AS x; DETACH x")
+            .await
+            .expect("the host itself may attach");
+    }
+
+    #[tokio::test]
+    async fn the_hosts_own_statements_work_even_if_the_guard_was_left_on() {
+        let mut conn = database().await;
+        let conn = conn.as_mut();
+        conn.guest_statements(true).await.expect("guard on");
+        conn.begin().await.expect("begin switches the guard off");
+        conn.guest_statements(true).await.expect("guard on");
+        conn.execute_batch_and_commit(vec![insert(1)])
+            .await
+            .expect("the batch commits");
+        conn.guest_statements(true).await.expect("guard on");
+        conn.begin_with(vec![insert(2)]).await.expect("begins");
+        conn.guest_statements(true).await.expect("guard on");
+        conn.rollback().await.expect("rolls back");
+        assert_eq!(count(conn).await.rows, vec![vec![Value::Integer(1)]]);
+    }
 }
