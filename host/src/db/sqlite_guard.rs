@@ -23,6 +23,14 @@
 //! sqlx's worker thread is parked, so no hop to the worker is added per
 //! statement. The callback itself allocates only when it refuses something.
 //!
+//! The authorizer judges a statement when it is prepared (and again if
+//! SQLite re-prepares it after a schema change). sqlx caches the statements
+//! of `query`/`execute` by their text, so a guest sending the text of a
+//! statement the host prepared earlier, without the guard, reuses that
+//! one: harmless, since the host prepares no refused statement that way
+//! (its BEGIN, COMMIT and ROLLBACK go through `raw_sql`, which is not
+//! cached).
+//!
 //! SQLite's authorizer only says "not authorized"; the callback records what
 //! it refused and why, and [`Guard::explain`] turns the statement's error
 //! into one that says so.
