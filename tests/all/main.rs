@@ -9,6 +9,7 @@ mod cache;
 mod e2e;
 mod failures;
 mod guarantees;
+mod hostile;
 mod js;
 mod library;
 mod mysql;

@@ -18,6 +18,7 @@ mod mysql;
 pub mod offline;
 mod postgres;
 mod sqlite;
+mod sqlite_guard;
 mod values;
 
 use std::fmt;
@@ -287,6 +288,20 @@ pub trait Connection: Send {
     /// commits DDL implicitly, so a revision that fails part-way there may
     /// leave some statements applied.
     fn transactional_ddl(&self) -> bool;
+
+    /// Marks where a revision's own statements begin (`on`) and end
+    /// (`off`). The runtime turns it on before the guest runs and off after
+    /// it returns, so every call between comes from the guest through the
+    /// broker, and every other call is the host's own. A backend that can
+    /// confine a guest's SQL on the database side does so while it is on
+    /// (SQLite: an authorizer refuses transaction statements, ATTACH, DETACH
+    /// and VACUUM); the host's own methods (`begin`, `commit`, `rollback`
+    /// and the batches) must work whatever the switch says. The default
+    /// does nothing: PostgreSQL and MySQL are not yet confined this way.
+    async fn guest_statements(&mut self, on: bool) -> Result<(), DbError> {
+        let _ = on;
+        Ok(())
+    }
 
     async fn begin(&mut self) -> Result<(), DbError>;
     async fn commit(&mut self) -> Result<(), DbError>;

@@ -11,6 +11,13 @@
 //! pages through it by rowid. The host and the guest hold one batch at a time;
 //! the rows are a snapshot taken when the cursor opened, as PostgreSQL's
 //! default (insensitive) cursors are.
+//!
+//! A revision's own statements run under a guard (see `sqlite_guard`): an
+//! authorizer that refuses transaction statements, ATTACH, DETACH and
+//! VACUUM. The runtime switches it with `guest_statements`; the host's own
+//! methods (`begin`, `commit`, `rollback`, the batches) first switch it off
+//! should it still be on, so that a revision can never stop aludel ending
+//! its transaction.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,6 +33,7 @@ use futures::TryStreamExt;
 use sqlx::Either;
 
 use super::dialect::{self, TempTableCursor};
+use super::sqlite_guard::Guard;
 use super::{
     BatchError, BatchStage, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet,
     RunLock, Statement, Value,
@@ -43,6 +51,7 @@ const CURSOR_TABLE: TempTableCursor = TempTableCursor::Sqlite;
 pub struct SqliteBackend {
     conn: SqliteConnection,
     next_cursor: u64,
+    guard: Guard,
 }
 
 impl SqliteBackend {
@@ -60,7 +69,36 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             conn,
             next_cursor: 0,
+            guard: Guard::new(),
         })
+    }
+
+    /// Switches the guard on or off, on this thread: `lock_handle` parks
+    /// sqlx's worker and hands over the raw handle, so this costs one
+    /// message to the worker per switch, not per statement.
+    async fn set_guard(&mut self, on: bool) -> Result<(), DbError> {
+        if on == self.guard.is_on() {
+            return Ok(());
+        }
+        let mut handle = self.conn.lock_handle().await?;
+        let db = handle.as_raw_handle();
+        if on {
+            self.guard.on(db);
+        } else {
+            self.guard.off(db);
+        }
+        Ok(())
+    }
+
+    /// Before a statement of the host's own: the guard is off. The runtime
+    /// switches it off once the guest returns; this keeps `commit` and
+    /// `rollback` working if a path ever forgets to.
+    async fn host_statements(&mut self) -> Result<(), DbError> {
+        if self.guard.is_on() {
+            tracing::debug!("the SQLite guard was still on for a host statement: switching it off");
+            self.set_guard(false).await?;
+        }
+        Ok(())
     }
 
     async fn run(&mut self, sql: &str) -> Result<(), DbError> {
@@ -171,17 +209,24 @@ impl Connection for SqliteBackend {
         true
     }
 
+    async fn guest_statements(&mut self, on: bool) -> Result<(), DbError> {
+        self.set_guard(on).await
+    }
+
     async fn begin(&mut self) -> Result<(), DbError> {
+        self.host_statements().await?;
         self.run("BEGIN IMMEDIATE").await
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
+        self.host_statements().await?;
         self.run("COMMIT").await
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         // SQLite may already have rolled back on its own (some errors do);
         // "no transaction is active" is then the state we want.
+        self.host_statements().await?;
         match self.run("ROLLBACK").await {
             Err(e) if e.message.contains("no transaction is active") => Ok(()),
             other => other,
@@ -189,73 +234,93 @@ impl Connection for SqliteBackend {
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
-        let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
-            .execute(&mut self.conn)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError> {
-        let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
-            .fetch_all(&mut self.conn)
-            .await?;
-        let columns = match rows.first() {
-            Some(row) => column_names(row, 0),
-            // An empty result still has columns: the prepared statement knows them.
-            None => {
-                let statement = (&mut self.conn)
-                    .prepare(AssertSqlSafe(sql).into_sql_str())
-                    .await?;
-                statement
-                    .columns()
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect()
-            }
-        };
-        let rows = rows
-            .iter()
-            .map(|r| decode_row(r, 0))
-            .collect::<Result<_, _>>()?;
-        Ok(RowSet { columns, rows })
-    }
-
-    async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
-        let mut total = 0;
-        for params in rows {
+        // A guest statement: the guard explains what it refused.
+        let result: Result<u64, DbError> = async {
             let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
                 .execute(&mut self.conn)
                 .await?;
-            total += done.rows_affected();
+            Ok(done.rows_affected())
         }
-        Ok(total)
+        .await;
+        result.map_err(|e| self.guard.explain(e))
+    }
+
+    async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError> {
+        // A guest statement: the guard explains what it refused.
+        let result: Result<RowSet, DbError> = async {
+            let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                .fetch_all(&mut self.conn)
+                .await?;
+            let columns = match rows.first() {
+                Some(row) => column_names(row, 0),
+                // An empty result still has columns: the prepared statement knows them.
+                None => {
+                    let statement = (&mut self.conn)
+                        .prepare(AssertSqlSafe(sql).into_sql_str())
+                        .await?;
+                    statement
+                        .columns()
+                        .iter()
+                        .map(|c| c.name().to_string())
+                        .collect()
+                }
+            };
+            let rows = rows
+                .iter()
+                .map(|r| decode_row(r, 0))
+                .collect::<Result<_, _>>()?;
+            Ok(RowSet { columns, rows })
+        }
+        .await;
+        result.map_err(|e| self.guard.explain(e))
+    }
+
+    async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
+        // A guest statement: the guard explains what it refused.
+        let result: Result<u64, DbError> = async {
+            let mut total = 0;
+            for params in rows {
+                let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                    .execute(&mut self.conn)
+                    .await?;
+                total += done.rows_affected();
+            }
+            Ok(total)
+        }
+        .await;
+        result.map_err(|e| self.guard.explain(e))
     }
 
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
-        // SQLite reports, for DDL, the rows changed by the last INSERT,
-        // UPDATE or DELETE before it (sqlite3_changes is not reset): a
-        // CREATE TABLE after the version-table change would count its row.
-        // total_changes() before and after the script, in the same round
-        // trip, counts what the script itself did. The first row is the
-        // prefix's; the last, the suffix's (the line break ends a trailing
-        // comment).
-        let wrapped = format!("SELECT total_changes();\n{sql}\n;SELECT total_changes();");
-        let mut results = sqlx::raw_sql(AssertSqlSafe(wrapped)).fetch_many(&mut self.conn);
-        let mut before = None;
-        let mut last = None;
-        while let Some(item) = results.try_next().await? {
-            if let Either::Right(row) = item {
-                if before.is_none() {
-                    before = Some(row.try_get::<i64, _>(0)?);
+        // A guest statement: the guard explains what it refused.
+        let result: Result<u64, DbError> = async {
+            // SQLite reports, for DDL, the rows changed by the last INSERT,
+            // UPDATE or DELETE before it (sqlite3_changes is not reset): a
+            // CREATE TABLE after the version-table change would count its row.
+            // total_changes() before and after the script, in the same round
+            // trip, counts what the script itself did. The first row is the
+            // prefix's; the last, the suffix's (the line break ends a trailing
+            // comment).
+            let wrapped = format!("SELECT total_changes();\n{sql}\n;SELECT total_changes();");
+            let mut results = sqlx::raw_sql(AssertSqlSafe(wrapped)).fetch_many(&mut self.conn);
+            let mut before = None;
+            let mut last = None;
+            while let Some(item) = results.try_next().await? {
+                if let Either::Right(row) = item {
+                    if before.is_none() {
+                        before = Some(row.try_get::<i64, _>(0)?);
+                    }
+                    last = Some(row);
                 }
-                last = Some(row);
             }
+            let after = match last {
+                Some(row) => row.try_get::<i64, _>(0).unwrap_or(0),
+                None => 0,
+            };
+            Ok(u64::try_from(after - before.unwrap_or(after)).unwrap_or(0))
         }
-        let after = match last {
-            Some(row) => row.try_get::<i64, _>(0).unwrap_or(0),
-            None => 0,
-        };
-        Ok(u64::try_from(after - before.unwrap_or(after)).unwrap_or(0))
+        .await;
+        result.map_err(|e| self.guard.explain(e))
     }
 
     /// One hop to sqlx's worker thread for the whole batch, where each
@@ -264,6 +329,9 @@ impl Connection for SqliteBackend {
     /// plugin's component) keeps its bound parameter, since its literal
     /// would be twice its size in SQL text to parse.
     async fn execute_batch(&mut self, statements: Vec<Statement>) -> Result<Vec<u64>, BatchError> {
+        self.host_statements()
+            .await
+            .map_err(|source| BatchError::statement(0, source))?;
         let mut counts = Vec::with_capacity(statements.len());
         // Statements gathered in `script`, not yet sent.
         let mut script = String::new();
@@ -336,20 +404,25 @@ impl Connection for SqliteBackend {
     }
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError> {
-        self.next_cursor += 1;
-        let name = Cursor::name_for(self.next_cursor);
-        let create = CURSOR_TABLE.create(&name, sql);
-        sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
-            .execute(&mut self.conn)
-            .await?;
-        let info = format!(
-            "SELECT name FROM pragma_table_info({})",
-            dialect::literal(Dialect::Sqlite, &Value::Text(name.clone()))?
-        );
-        let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info))
-            .fetch_all(&mut self.conn)
-            .await?;
-        Ok(Cursor::new(name, columns))
+        // A guest statement: the guard explains what it refused.
+        let result: Result<Cursor, DbError> = async {
+            self.next_cursor += 1;
+            let name = Cursor::name_for(self.next_cursor);
+            let create = CURSOR_TABLE.create(&name, sql);
+            sqlx::query_with(AssertSqlSafe(create), arguments(params)?)
+                .execute(&mut self.conn)
+                .await?;
+            let info = format!(
+                "SELECT name FROM pragma_table_info({})",
+                dialect::literal(Dialect::Sqlite, &Value::Text(name.clone()))?
+            );
+            let columns: Vec<String> = sqlx::query_scalar(AssertSqlSafe(info))
+                .fetch_all(&mut self.conn)
+                .await?;
+            Ok(Cursor::new(name, columns))
+        }
+        .await;
+        result.map_err(|e| self.guard.explain(e))
     }
 
     async fn cursor_next(
@@ -357,26 +430,34 @@ impl Connection for SqliteBackend {
         cursor: &mut Cursor,
         max: u32,
     ) -> Result<Vec<Vec<Value>>, DbError> {
-        let Some(limit) = cursor.batch_size(max) else {
-            return Ok(Vec::new());
-        };
-        let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
-            .bind(cursor.position)
-            .bind(i64::from(limit))
-            .fetch_all(&mut self.conn)
-            .await?;
-        let position = match rows.last() {
-            Some(last) => last.try_get::<i64, _>(0)?,
-            None => cursor.position,
-        };
-        cursor.record_batch(limit, rows.len(), position);
-        rows.iter()
-            .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
-            .collect()
+        // A guest statement: the guard explains what it refused.
+        let result: Result<Vec<Vec<Value>>, DbError> = async {
+            let Some(limit) = cursor.batch_size(max) else {
+                return Ok(Vec::new());
+            };
+            let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
+                .bind(cursor.position)
+                .bind(i64::from(limit))
+                .fetch_all(&mut self.conn)
+                .await?;
+            let position = match rows.last() {
+                Some(last) => last.try_get::<i64, _>(0)?,
+                None => cursor.position,
+            };
+            cursor.record_batch(limit, rows.len(), position);
+            rows.iter()
+                .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
+                .collect()
+        }
+        .await;
+        result.map_err(|e| self.guard.explain(e))
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
-        self.run(&CURSOR_TABLE.drop(&cursor.name)).await
+        // A guest statement: the guard explains what it refused.
+        let result: Result<(), DbError> =
+            async { self.run(&CURSOR_TABLE.drop(&cursor.name)).await }.await;
+        result.map_err(|e| self.guard.explain(e))
     }
 }
 
@@ -502,5 +583,93 @@ mod tests {
         assert_eq!(stage(conn, false, &[3]).await, BatchStage::Begin);
         // With no transaction open, the COMMIT is what fails.
         assert_eq!(stage(conn, true, &[4]).await, BatchStage::Commit);
+    }
+
+    async fn count(conn: &mut dyn Connection) -> RowSet {
+        conn.query("SELECT count(*) FROM t", Vec::new())
+            .await
+            .expect("the count runs")
+    }
+
+    #[tokio::test]
+    async fn guest_statements_cannot_end_the_transaction_through_any_call() {
+        let mut conn = database().await;
+        let conn = conn.as_mut();
+        conn.begin().await.expect("begins");
+        conn.execute("INSERT INTO t (id) VALUES (1)", Vec::new())
+            .await
+            .expect("inserts");
+        conn.guest_statements(true).await.expect("guard on");
+        for sql in [
+            "COMMIT",
+            "END",
+            "ROLLBACK",
+            "BEGIN",
+            "SAVEPOINT s",
+            "RELEASE s",
+        ] {
+            let e = conn.execute(sql, Vec::new()).await.expect_err(sql);
+            assert!(e.message.contains("cannot end or restart"), "{sql}: {e}");
+            let e = conn.execute_script(sql).await.expect_err(sql);
+            assert!(
+                e.message.contains("was refused (not authorized)"),
+                "{sql}: {e}"
+            );
+            conn.query(sql, Vec::new()).await.expect_err(sql);
+            conn.execute_many(sql, vec![Vec::new()])
+                .await
+                .expect_err(sql);
+            conn.open_cursor(sql, Vec::new()).await.expect_err(sql);
+        }
+        let e = conn
+            .execute_script("ATTACH ':memory:' AS x")
+            .await
+            .expect_err("attach");
+        assert!(e.message.contains("cannot attach files"), "{e}");
+        // What a revision does every day is allowed.
+        conn.execute_script(
+            "CREATE TABLE u (x INTEGER);\n\
+             CREATE TRIGGER u_t AFTER INSERT ON u BEGIN INSERT INTO t (id) VALUES (NEW.x); END;\n\
+             INSERT INTO u (x) VALUES (2);",
+        )
+        .await
+        .expect("DDL, DML and a trigger run");
+        let mut cursor = conn
+            .open_cursor("SELECT id FROM t", Vec::new())
+            .await
+            .expect("a cursor opens");
+        assert_eq!(
+            conn.cursor_next(&mut cursor, 10)
+                .await
+                .expect("reads")
+                .len(),
+            2
+        );
+        conn.close_cursor(cursor).await.expect("closes");
+        conn.guest_statements(false).await.expect("guard off");
+
+        // Still in the host's transaction: its rollback undoes everything.
+        conn.rollback().await.expect("rolls back");
+        assert_eq!(count(conn).await.rows, vec![vec![Value::Integer(0)]]);
+        conn.execute_script("ATTACH ':memory:' AS x; DETACH x")
+            .await
+            .expect("the host itself may attach");
+    }
+
+    #[tokio::test]
+    async fn the_hosts_own_statements_work_even_if_the_guard_was_left_on() {
+        let mut conn = database().await;
+        let conn = conn.as_mut();
+        conn.guest_statements(true).await.expect("guard on");
+        conn.begin().await.expect("begin switches the guard off");
+        conn.guest_statements(true).await.expect("guard on");
+        conn.execute_batch_and_commit(vec![insert(1)])
+            .await
+            .expect("the batch commits");
+        conn.guest_statements(true).await.expect("guard on");
+        conn.begin_with(vec![insert(2)]).await.expect("begins");
+        conn.guest_statements(true).await.expect("guard on");
+        conn.rollback().await.expect("rolls back");
+        assert_eq!(count(conn).await.rows, vec![vec![Value::Integer(1)]]);
     }
 }

@@ -332,6 +332,41 @@ impl Runtime {
         &self,
         prepared: &Prepared,
         job: &Job<'_>,
+        mut conn: Box<dyn Connection>,
+    ) -> (Box<dyn Connection>, Vec<String>, Result<Stats, RunError>) {
+        let revision = job.revision.to_string();
+        // Guest mode spans exactly the broker's life: every statement the
+        // guest sends goes through the broker, and the host's own (begin,
+        // the version-table and audit batches, commit or rollback, the
+        // ledger's reads) are sent before the broker takes the connection
+        // or after it gives it back. So the switch is flipped here, once per
+        // revision, rather than per statement in the broker; the backend
+        // confines what the guest sends while it is on (SQLite: see
+        // db::sqlite_guard).
+        if let Err(e) = conn.guest_statements(true).await {
+            let err = RunError::Sandbox {
+                revision,
+                detail: format!("cannot confine its statements: {e}"),
+            };
+            return (conn, Vec::new(), Err(err));
+        }
+        let (mut conn, writes, result) = self.run_guest(prepared, job, conn).await;
+        if let Err(e) = conn.guest_statements(false).await {
+            // The backend's own statements switch it off again if need be;
+            // the revision fails either way, and is rolled back.
+            let err = RunError::Sandbox {
+                revision: job.revision.to_string(),
+                detail: format!("cannot end the confinement of its statements: {e}"),
+            };
+            return (conn, writes, result.and(Err(err)));
+        }
+        (conn, writes, result)
+    }
+
+    async fn run_guest(
+        &self,
+        prepared: &Prepared,
+        job: &Job<'_>,
         conn: Box<dyn Connection>,
     ) -> (Box<dyn Connection>, Vec<String>, Result<Stats, RunError>) {
         let revision = job.revision.to_string();

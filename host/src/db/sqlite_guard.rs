@@ -1,0 +1,221 @@
+//! The database side of the sandbox on SQLite: while a revision's own
+//! statements run, SQLite's authorizer refuses what would let them end or
+//! restart the host's transaction, or reach files.
+//!
+//! Refused, at prepare time:
+//! - `SQLITE_TRANSACTION`: `BEGIN`, `COMMIT`, `END`, `ROLLBACK` (the
+//!   `BEGIN ... END` of a `CREATE TRIGGER` is grammar, not a transaction
+//!   statement, and is never shown to the authorizer);
+//! - `SQLITE_SAVEPOINT`: `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`;
+//! - `SQLITE_ATTACH` and `SQLITE_DETACH`.
+//!
+//! `VACUUM` has no action code of its own, but every form of it (`VACUUM`,
+//! `VACUUM INTO 'file'`) attaches its target with an internal `ATTACH`
+//! statement that SQLite prepares, and so authorizes, like any other: the
+//! `SQLITE_ATTACH` denial stops it before any file is opened. Behind that,
+//! `SQLITE_LIMIT_ATTACHED` is 0 while the guard is on, so that no attach can
+//! succeed even if a future SQLite stopped asking the authorizer about
+//! VACUUM's.
+//!
+//! The authorizer is installed once when guest statements begin and removed
+//! when they end (see `Connection::guest_statements`), not per statement:
+//! both happen on the caller's thread through sqlx's `lock_handle`, while
+//! sqlx's worker thread is parked, so no hop to the worker is added per
+//! statement. The callback itself allocates only when it refuses something.
+//!
+//! The authorizer judges a statement when it is prepared (and again if
+//! SQLite re-prepares it after a schema change). sqlx caches the statements
+//! of `query`/`execute` by their text, so a guest sending the text of a
+//! statement the host prepared earlier, without the guard, reuses that
+//! one: harmless, since the host prepares no refused statement that way
+//! (its BEGIN, COMMIT and ROLLBACK go through `raw_sql`, which is not
+//! cached).
+//!
+//! SQLite's authorizer only says "not authorized"; the callback records what
+//! it refused and why, and [`Guard::explain`] turns the statement's error
+//! into one that says so.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+
+use libsqlite3_sys as ffi;
+
+use super::DbError;
+
+/// Why a statement was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    Transaction,
+    Files,
+}
+
+impl Reason {
+    fn explanation(self) -> &'static str {
+        match self {
+            Reason::Transaction => {
+                "a revision cannot end or restart the transaction aludel runs it in \
+                 (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT and RELEASE are refused)"
+            }
+            Reason::Files => {
+                "a revision cannot attach files (ATTACH, DETACH and VACUUM, which \
+                 attaches its target, are refused)"
+            }
+        }
+    }
+}
+
+/// What the authorizer refused last, shared with SQLite's callback.
+#[derive(Default)]
+struct Refusals {
+    last: Mutex<Option<(Reason, String)>>,
+}
+
+/// The guest-statement guard of one SQLite connection.
+pub(super) struct Guard {
+    /// Shared with the authorizer: while it is installed SQLite holds one
+    /// strong count of it, given by `Arc::into_raw` and taken back when the
+    /// authorizer is removed. A connection dropped with the guard on leaks
+    /// that count (a few bytes): SQLite may still reach the pointer until
+    /// sqlx's worker closes the database, after the drop.
+    refusals: Arc<Refusals>,
+    /// `SQLITE_LIMIT_ATTACHED` before the guard lowered it, while on.
+    saved_attach_limit: Option<c_int>,
+}
+
+impl Guard {
+    pub(super) fn new() -> Self {
+        Guard {
+            refusals: Arc::new(Refusals::default()),
+            saved_attach_limit: None,
+        }
+    }
+
+    pub(super) fn is_on(&self) -> bool {
+        self.saved_attach_limit.is_some()
+    }
+
+    /// Installs the authorizer and forbids attached databases.
+    ///
+    /// `db` must be the open handle of a connection whose worker thread is
+    /// parked (a `LockedSqliteHandle`) for the duration of the call.
+    pub(super) fn on(&mut self, db: NonNull<ffi::sqlite3>) {
+        if self.is_on() {
+            return;
+        }
+        self.take();
+        let context = Arc::into_raw(self.refusals.clone());
+        // SAFETY: `db` is an open handle that no other thread uses during
+        // this call (the caller holds sqlx's lock on it). `context` stays
+        // valid until `off` reclaims it, or forever if it never does; the
+        // callback only reads through it.
+        let limit = unsafe {
+            ffi::sqlite3_set_authorizer(
+                db.as_ptr(),
+                Some(authorize),
+                context.cast_mut().cast::<c_void>(),
+            );
+            ffi::sqlite3_limit(db.as_ptr(), ffi::SQLITE_LIMIT_ATTACHED, 0)
+        };
+        self.saved_attach_limit = Some(limit);
+    }
+
+    /// Removes the authorizer and restores the attach limit.
+    ///
+    /// `db` as for [`Guard::on`].
+    pub(super) fn off(&mut self, db: NonNull<ffi::sqlite3>) {
+        let Some(limit) = self.saved_attach_limit.take() else {
+            return;
+        };
+        // SAFETY: as in `on`. Once `sqlite3_set_authorizer` returns, SQLite
+        // holds no copy of the context pointer, so the strong count given to
+        // it in `on` (the pointer `Arc::into_raw` returned, which is
+        // `Arc::as_ptr` of the same allocation) can be taken back.
+        unsafe {
+            ffi::sqlite3_set_authorizer(db.as_ptr(), None, std::ptr::null_mut());
+            ffi::sqlite3_limit(db.as_ptr(), ffi::SQLITE_LIMIT_ATTACHED, limit);
+            drop(Arc::from_raw(Arc::as_ptr(&self.refusals)));
+        }
+    }
+
+    fn take(&self) -> Option<(Reason, String)> {
+        self.refusals
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// The error of a statement run while the guard was on: when the
+    /// authorizer refused something, an error saying what and why in place
+    /// of SQLite's "not authorized".
+    pub(super) fn explain(&self, error: DbError) -> DbError {
+        match self.take() {
+            Some((reason, what)) => DbError {
+                message: format!(
+                    "{what} was refused ({}): {}",
+                    error.message,
+                    reason.explanation()
+                ),
+                code: error.code,
+            },
+            None => error,
+        }
+    }
+}
+
+/// Text of an authorizer argument, or "" for none.
+///
+/// # Safety
+/// `arg` is null or a NUL-terminated string valid for the call.
+unsafe fn text<'a>(arg: *const c_char) -> std::borrow::Cow<'a, str> {
+    if arg.is_null() {
+        return "".into();
+    }
+    // SAFETY: non-null, and NUL-terminated by the caller's contract.
+    unsafe { CStr::from_ptr(arg) }.to_string_lossy()
+}
+
+/// SQLite's authorizer callback (`sqlite3_set_authorizer`). Called for
+/// every action of every statement prepared while the guard is on, so the
+/// path that allows does nothing but compare the action code.
+unsafe extern "C" fn authorize(
+    context: *mut c_void,
+    action: c_int,
+    arg1: *const c_char,
+    arg2: *const c_char,
+    _database: *const c_char,
+    _trigger_or_view: *const c_char,
+) -> c_int {
+    let reason = match action {
+        ffi::SQLITE_TRANSACTION | ffi::SQLITE_SAVEPOINT => Reason::Transaction,
+        ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Reason::Files,
+        _ => return ffi::SQLITE_OK,
+    };
+    // SAFETY: SQLite passes arguments that are null or NUL-terminated
+    // strings valid for this call.
+    let (a, b) = unsafe { (text(arg1), text(arg2)) };
+    let what = match action {
+        // arg1: BEGIN, COMMIT (also for END) or ROLLBACK.
+        ffi::SQLITE_TRANSACTION => a.into_owned(),
+        // arg1: BEGIN, RELEASE or ROLLBACK; arg2: the savepoint's name.
+        ffi::SQLITE_SAVEPOINT => match &*a {
+            "BEGIN" => format!("SAVEPOINT {b}"),
+            "ROLLBACK" => format!("ROLLBACK TO {b}"),
+            other => format!("{other} {b}"),
+        },
+        // arg1: the file; empty for VACUUM's temporary copy.
+        ffi::SQLITE_ATTACH if a.is_empty() => "ATTACH of a temporary database (VACUUM)".into(),
+        ffi::SQLITE_ATTACH => format!("ATTACH of '{a}'"),
+        // arg1: the schema name.
+        _ => format!("DETACH {a}"),
+    };
+    if !context.is_null() {
+        // SAFETY: the context is the `Refusals` that `Guard::on` gave SQLite
+        // a strong count of; it lives at least until `Guard::off` removes
+        // this callback.
+        let refusals = unsafe { &*context.cast_const().cast::<Refusals>() };
+        *refusals.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((reason, what));
+    }
+    ffi::SQLITE_DENY
+}
