@@ -65,28 +65,27 @@ impl SqliteBackend {
             .map_err(failed)?
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let conn = options.connect().await.map_err(failed)?;
+        let mut conn = options.connect().await.map_err(failed)?;
+        // Installed once: switching it is then no message to sqlx's worker.
+        let guard = {
+            let mut handle = conn
+                .lock_handle()
+                .await
+                .map_err(|source| ConnectError::Failed {
+                    url: super::redact_url(url),
+                    source,
+                })?;
+            Guard::install(handle.as_raw_handle())
+        };
         Ok(SqliteBackend {
             conn,
             next_cursor: 0,
-            guard: Guard::new(),
+            guard,
         })
     }
 
-    /// Switches the guard on or off, on this thread: `lock_handle` parks
-    /// sqlx's worker and hands over the raw handle, so this costs one
-    /// message to the worker per switch, not per statement.
     async fn set_guard(&mut self, on: bool) -> Result<(), DbError> {
-        if on == self.guard.is_on() {
-            return Ok(());
-        }
-        let mut handle = self.conn.lock_handle().await?;
-        let db = handle.as_raw_handle();
-        if on {
-            self.guard.on(db);
-        } else {
-            self.guard.off(db);
-        }
+        self.guard.set(on);
         Ok(())
     }
 

@@ -12,16 +12,16 @@
 //! `VACUUM` has no action code of its own, but every form of it (`VACUUM`,
 //! `VACUUM INTO 'file'`) attaches its target with an internal `ATTACH`
 //! statement that SQLite prepares, and so authorizes, like any other: the
-//! `SQLITE_ATTACH` denial stops it before any file is opened. Behind that,
-//! `SQLITE_LIMIT_ATTACHED` is 0 while the guard is on, so that no attach can
-//! succeed even if a future SQLite stopped asking the authorizer about
-//! VACUUM's.
+//! `SQLITE_ATTACH` denial stops it before any file is opened (a test holds
+//! a future SQLite to it).
 //!
-//! The authorizer is installed once when guest statements begin and removed
-//! when they end (see `Connection::guest_statements`), not per statement:
-//! both happen on the caller's thread through sqlx's `lock_handle`, while
-//! sqlx's worker thread is parked, so no hop to the worker is added per
-//! statement. The callback itself allocates only when it refuses something.
+//! The authorizer is installed once, when the connection opens, and judges
+//! only while the guard is on: switching it on and off for each revision
+//! (see `Connection::guest_statements`) is an atomic store, not a message to
+//! sqlx's worker thread (which `lock_handle` would be, twice a revision:
+//! measured, 10% of a one-statement revision's cost). The callback allows
+//! everything while the guard is off, and allocates only when it refuses
+//! something.
 //!
 //! The authorizer judges a statement when it is prepared (and again if
 //! SQLite re-prepares it after a schema change). sqlx caches the statements
@@ -37,6 +37,7 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use libsqlite3_sys as ffi;
@@ -65,77 +66,57 @@ impl Reason {
     }
 }
 
-/// What the authorizer refused last, shared with SQLite's callback.
+/// What the authorizer is told and what it refused last, shared with
+/// SQLite's callback.
 #[derive(Default)]
 struct Refusals {
+    /// The guard is on: a revision's statements are being prepared.
+    on: AtomicBool,
     last: Mutex<Option<(Reason, String)>>,
 }
 
 /// The guest-statement guard of one SQLite connection.
 pub(super) struct Guard {
-    /// Shared with the authorizer: while it is installed SQLite holds one
-    /// strong count of it, given by `Arc::into_raw` and taken back when the
-    /// authorizer is removed. A connection dropped with the guard on leaks
-    /// that count (a few bytes): SQLite may still reach the pointer until
-    /// sqlx's worker closes the database, after the drop.
+    /// Shared with the authorizer, which SQLite keeps for the connection's
+    /// life: one strong count of it is SQLite's (`Arc::into_raw`), never
+    /// taken back, since SQLite may call the authorizer until sqlx's worker
+    /// closes the database, after the backend is dropped (a few bytes a
+    /// connection).
     refusals: Arc<Refusals>,
-    /// `SQLITE_LIMIT_ATTACHED` before the guard lowered it, while on.
-    saved_attach_limit: Option<c_int>,
 }
 
 impl Guard {
-    pub(super) fn new() -> Self {
-        Guard {
-            refusals: Arc::new(Refusals::default()),
-            saved_attach_limit: None,
-        }
-    }
-
-    pub(super) fn is_on(&self) -> bool {
-        self.saved_attach_limit.is_some()
-    }
-
-    /// Installs the authorizer and forbids attached databases.
+    /// Installs the authorizer on `db`, off.
     ///
     /// `db` must be the open handle of a connection whose worker thread is
     /// parked (a `LockedSqliteHandle`) for the duration of the call.
-    pub(super) fn on(&mut self, db: NonNull<ffi::sqlite3>) {
-        if self.is_on() {
-            return;
-        }
-        self.take();
-        let context = Arc::into_raw(self.refusals.clone());
+    pub(super) fn install(db: NonNull<ffi::sqlite3>) -> Self {
+        let refusals = Arc::new(Refusals::default());
+        let context = Arc::into_raw(refusals.clone());
         // SAFETY: `db` is an open handle that no other thread uses during
         // this call (the caller holds sqlx's lock on it). `context` stays
-        // valid until `off` reclaims it, or forever if it never does; the
-        // callback only reads through it.
-        let limit = unsafe {
+        // valid for ever (its count is never taken back); the callback only
+        // reads through it.
+        unsafe {
             ffi::sqlite3_set_authorizer(
                 db.as_ptr(),
                 Some(authorize),
                 context.cast_mut().cast::<c_void>(),
             );
-            ffi::sqlite3_limit(db.as_ptr(), ffi::SQLITE_LIMIT_ATTACHED, 0)
-        };
-        self.saved_attach_limit = Some(limit);
+        }
+        Guard { refusals }
     }
 
-    /// Removes the authorizer and restores the attach limit.
-    ///
-    /// `db` as for [`Guard::on`].
-    pub(super) fn off(&mut self, db: NonNull<ffi::sqlite3>) {
-        let Some(limit) = self.saved_attach_limit.take() else {
-            return;
-        };
-        // SAFETY: as in `on`. Once `sqlite3_set_authorizer` returns, SQLite
-        // holds no copy of the context pointer, so the strong count given to
-        // it in `on` (the pointer `Arc::into_raw` returned, which is
-        // `Arc::as_ptr` of the same allocation) can be taken back.
-        unsafe {
-            ffi::sqlite3_set_authorizer(db.as_ptr(), None, std::ptr::null_mut());
-            ffi::sqlite3_limit(db.as_ptr(), ffi::SQLITE_LIMIT_ATTACHED, limit);
-            drop(Arc::from_raw(Arc::as_ptr(&self.refusals)));
+    pub(super) fn is_on(&self) -> bool {
+        self.refusals.on.load(Ordering::Acquire)
+    }
+
+    /// Switches the guard on (a revision's statements follow) or off.
+    pub(super) fn set(&self, on: bool) {
+        if on {
+            self.take();
         }
+        self.refusals.on.store(on, Ordering::Release);
     }
 
     fn take(&self) -> Option<(Reason, String)> {
@@ -187,6 +168,15 @@ unsafe extern "C" fn authorize(
     _database: *const c_char,
     _trigger_or_view: *const c_char,
 ) -> c_int {
+    if context.is_null() {
+        return ffi::SQLITE_OK;
+    }
+    // SAFETY: the context is the `Refusals` that `Guard::install` gave
+    // SQLite a strong count of, never taken back.
+    let refusals = unsafe { &*context.cast_const().cast::<Refusals>() };
+    if !refusals.on.load(Ordering::Acquire) {
+        return ffi::SQLITE_OK;
+    }
     let reason = match action {
         ffi::SQLITE_TRANSACTION | ffi::SQLITE_SAVEPOINT => Reason::Transaction,
         ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Reason::Files,
@@ -210,12 +200,6 @@ unsafe extern "C" fn authorize(
         // arg1: the schema name.
         _ => format!("DETACH {a}"),
     };
-    if !context.is_null() {
-        // SAFETY: the context is the `Refusals` that `Guard::on` gave SQLite
-        // a strong count of; it lives at least until `Guard::off` removes
-        // this callback.
-        let refusals = unsafe { &*context.cast_const().cast::<Refusals>() };
-        *refusals.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((reason, what));
-    }
+    *refusals.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((reason, what));
     ffi::SQLITE_DENY
 }
