@@ -84,20 +84,14 @@ impl SqliteBackend {
         })
     }
 
-    async fn set_guard(&mut self, on: bool) -> Result<(), DbError> {
-        self.guard.set(on);
-        Ok(())
-    }
-
     /// Before a statement of the host's own: the guard is off. The runtime
     /// switches it off once the guest returns; this keeps `commit` and
     /// `rollback` working if a path ever forgets to.
-    async fn host_statements(&mut self) -> Result<(), DbError> {
+    fn host_statements(&self) {
         if self.guard.is_on() {
             tracing::debug!("the SQLite guard was still on for a host statement: switching it off");
-            self.set_guard(false).await?;
+            self.guard.set(false);
         }
-        Ok(())
     }
 
     async fn run(&mut self, sql: &str) -> Result<(), DbError> {
@@ -209,23 +203,24 @@ impl Connection for SqliteBackend {
     }
 
     async fn guest_statements(&mut self, on: bool) -> Result<(), DbError> {
-        self.set_guard(on).await
+        self.guard.set(on);
+        Ok(())
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.host_statements().await?;
+        self.host_statements();
         self.run("BEGIN IMMEDIATE").await
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
-        self.host_statements().await?;
+        self.host_statements();
         self.run("COMMIT").await
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         // SQLite may already have rolled back on its own (some errors do);
         // "no transaction is active" is then the state we want.
-        self.host_statements().await?;
+        self.host_statements();
         match self.run("ROLLBACK").await {
             Err(e) if e.message.contains("no transaction is active") => Ok(()),
             other => other,
@@ -328,9 +323,7 @@ impl Connection for SqliteBackend {
     /// plugin's component) keeps its bound parameter, since its literal
     /// would be twice its size in SQL text to parse.
     async fn execute_batch(&mut self, statements: Vec<Statement>) -> Result<Vec<u64>, BatchError> {
-        self.host_statements()
-            .await
-            .map_err(|source| BatchError::statement(0, source))?;
+        self.host_statements();
         let mut counts = Vec::with_capacity(statements.len());
         // Statements gathered in `script`, not yet sent.
         let mut script = String::new();
