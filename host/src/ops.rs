@@ -70,7 +70,12 @@ pub fn database_url(project: &Project, options: &Options) -> Result<String, Erro
 pub async fn connect(project: &Project, options: &Options) -> Result<Box<dyn Connection>, Error> {
     let url = database_url(project, options)?;
     tracing::debug!("connecting to {}", db::redact_url(&url));
-    Ok(db::connect(&url).await?)
+    // Every lock wait of the session is bounded by --lock-timeout, the
+    // host's own on aludel's tables included (see docs/runtime.md).
+    let session = db::Session {
+        lock_timeout: Some(options.lock_timeout),
+    };
+    Ok(db::connect_with(&url, &session).await?)
 }
 
 /// The name of the run-wide migration lock: one per version table, so two

@@ -18,11 +18,13 @@ mod mysql;
 pub mod offline;
 mod postgres;
 mod sqlite;
+mod sqlite_deadline;
 mod sqlite_guard;
 mod values;
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -361,16 +363,73 @@ pub trait Connection: Send {
         max: u32,
     ) -> Result<Vec<Vec<Value>>, DbError>;
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError>;
+
+    /// What stops this session's statement in the server when a revision's
+    /// time runs out, held apart from the connection so that the runtime can
+    /// use it while the broker owns the connection. `None`: the backend has
+    /// none (the offline recorder runs nothing).
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        None
+    }
+}
+
+/// How a session is set up when it opens (see [`connect_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// The longest any statement of the session waits for a lock another
+    /// session holds (`--lock-timeout`): PostgreSQL `lock_timeout`, MySQL
+    /// `innodb_lock_wait_timeout` and `lock_wait_timeout`, SQLite's busy
+    /// timeout. `None` leaves the server's own setting (SQLite: 30 s).
+    pub lock_timeout: Option<Duration>,
+}
+
+/// Stops, in the server, whatever statement one session is running, without
+/// owning that session's connection: PostgreSQL `pg_cancel_backend` and
+/// MySQL `KILL QUERY` from a short-lived side connection, SQLite a progress
+/// handler that interrupts the statement once the armed deadline passed.
+///
+/// The cancelled statement fails with the database's own error and the
+/// session stays usable (its transaction is the caller's to roll back).
+/// A cancel that reaches the server between two statements cancels
+/// nothing: the session's next statement runs as usual.
+#[async_trait]
+pub trait Canceller: Send + Sync {
+    /// From now on, any statement still running at `deadline` is stopped
+    /// by the database itself, where it can do so without a side
+    /// connection (SQLite). The default does nothing.
+    fn arm(&self, deadline: Instant) {
+        let _ = deadline;
+    }
+
+    /// Undoes [`arm`](Canceller::arm): statements run unbounded again.
+    fn disarm(&self) {}
+
+    /// Cancels the statement the session runs now, if any.
+    async fn cancel(&self) -> Result<(), DbError>;
 }
 
 /// Opens a connection for a database URL.
 pub async fn connect(url: &str) -> Result<Box<dyn Connection>, ConnectError> {
+    connect_with(url, &Session::default()).await
+}
+
+/// Opens a connection for a database URL, set up as `session` says.
+pub async fn connect_with(
+    url: &str,
+    session: &Session,
+) -> Result<Box<dyn Connection>, ConnectError> {
     if url.starts_with("sqlite:") {
-        Ok(Box::new(sqlite::SqliteBackend::connect(url).await?))
+        Ok(Box::new(
+            sqlite::SqliteBackend::connect_with(url, session).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(postgres::PostgresBackend::connect(url).await?))
+        Ok(Box::new(
+            postgres::PostgresBackend::connect_with(url, session).await?,
+        ))
     } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        Ok(Box::new(mysql::MysqlBackend::connect(url).await?))
+        Ok(Box::new(
+            mysql::MysqlBackend::connect_with(url, session).await?,
+        ))
     } else {
         Err(ConnectError::UnsupportedScheme {
             url: redact_url(url),

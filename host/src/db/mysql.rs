@@ -27,6 +27,7 @@
 //! MariaDB".
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -44,7 +45,8 @@ use sqlx::{
 use super::dialect::{TempTableCursor, quote};
 use super::values;
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value,
+    Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock,
+    Session, Value,
 };
 
 /// Cursors page through a temporary table (see the module doc).
@@ -98,6 +100,13 @@ fn db_err(err: sqlx::Error) -> DbError {
 
 pub struct MysqlBackend {
     conn: MySqlConnection,
+    /// The URL, for the side connection that cancels a statement; never
+    /// printed.
+    url: String,
+    /// `CONNECTION_ID()` of `conn`, which `KILL QUERY` names.
+    id: u64,
+    /// The session's lock wait timeouts, for the error that says one expired.
+    lock_timeout: Option<Duration>,
     next_cursor: u64,
     /// Between `begin` and `commit`/`rollback`.
     in_transaction: bool,
@@ -106,22 +115,90 @@ pub struct MysqlBackend {
     can_ask_transaction: Option<bool>,
 }
 
+/// MySQL's error number for a lock wait that gave up (row locks after
+/// `innodb_lock_wait_timeout`, metadata locks after `lock_wait_timeout`).
+const LOCK_WAIT_TIMEOUT: &str = "1205";
+
 impl MysqlBackend {
-    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+    pub async fn connect_with(url: &str, session: &Session) -> Result<Self, ConnectError> {
+        use futures::TryStreamExt;
+        let mut conn = open(url).await?;
+        let failed = |source| ConnectError::Failed {
+            url: super::redact_url(url),
+            source,
+        };
+        // One round trip a connection: the lock waits, and the id that
+        // `KILL QUERY` needs. Whole seconds, as both variables take; the
+        // server default of `lock_wait_timeout` is a year.
+        let mut setup = String::new();
+        if let Some(t) = session.lock_timeout {
+            let secs = t.as_secs_f64().ceil().max(1.0) as u64;
+            setup.push_str(&format!(
+                "SET SESSION innodb_lock_wait_timeout = {secs}, lock_wait_timeout = {secs}; "
+            ));
+        }
+        setup.push_str("SELECT CONNECTION_ID()");
+        let mut id = None;
+        {
+            let mut results = sqlx::raw_sql(AssertSqlSafe(setup)).fetch_many(&mut conn);
+            while let Some(item) = results.try_next().await.map_err(failed)? {
+                if let sqlx::Either::Right(row) = item {
+                    id = Some(row.try_get::<u64, _>(0).map_err(failed)?);
+                }
+            }
+        }
+        let id = id.ok_or_else(|| {
+            failed(sqlx::Error::Protocol(
+                "SELECT CONNECTION_ID() returned no row".into(),
+            ))
+        })?;
         Ok(MysqlBackend {
-            conn: open(url).await?,
+            conn,
+            url: url.to_string(),
+            id,
+            lock_timeout: session.lock_timeout,
             next_cursor: 0,
             in_transaction: false,
             can_ask_transaction: None,
         })
     }
 
+    /// A statement's error; when its lock wait gave up (1205), says for how
+    /// long it waited and which other sessions hold open transactions.
+    /// MySQL rolls back only the statement, so this connection can ask.
+    async fn explain_lock_wait(&mut self, error: DbError) -> DbError {
+        if error.code.as_deref() != Some(LOCK_WAIT_TIMEOUT) {
+            return error;
+        }
+        let holders = open_transactions(&mut self.conn, self.id).await;
+        let waited = match self.lock_timeout {
+            Some(t) => format!("the lock timeout ({} s, --lock-timeout)", t.as_secs_f64()),
+            None => "the server's lock wait timeout".to_string(),
+        };
+        DbError {
+            message: format!(
+                "{} after waiting {waited} for a lock held by another session{}\n  \
+                 let that session finish or end it (KILL <connection>), then run again; \
+                 --lock-timeout waits longer",
+                error.message,
+                match holders {
+                    Some(h) => format!(": {h}"),
+                    None => String::new(),
+                }
+            ),
+            code: error.code,
+        }
+    }
+
     async fn run(&mut self, sql: &str) -> Result<u64, DbError> {
-        let done = sqlx::raw_sql(AssertSqlSafe(sql))
+        let result = sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut self.conn)
             .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected())
+            .map_err(db_err);
+        match result {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) => Err(self.explain_lock_wait(e).await),
+        }
     }
 
     /// Runs multi-statement text; the server splits it. A failure says how
@@ -419,10 +496,14 @@ impl Connection for MysqlBackend {
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
-        let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+        let result = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
             .execute(&mut self.conn)
             .await
-            .map_err(db_err)?;
+            .map_err(db_err);
+        let done = match result {
+            Ok(done) => done,
+            Err(e) => return Err(self.explain_lock_wait(e).await),
+        };
         self.reopen_after(sql).await?;
         Ok(done.rows_affected())
     }
@@ -469,7 +550,10 @@ impl Connection for MysqlBackend {
     }
 
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
-        let result = self.script(sql).await;
+        let result = match self.script(sql).await {
+            Err(e) => Err(self.explain_lock_wait(e).await),
+            ok => ok,
+        };
         // Even a failed script may have run DDL before the failing statement.
         self.reopen_after(sql).await?;
         result
@@ -525,6 +609,86 @@ impl Connection for MysqlBackend {
         // With TEMPORARY, DROP does not commit the open transaction.
         self.run(&CURSOR_TABLE.drop(&cursor.name)).await.map(|_| ())
     }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(Arc::new(MysqlCanceller {
+            url: self.url.clone(),
+            id: self.id,
+        }))
+    }
+}
+
+/// Cancels the migrating session's statement with `KILL QUERY` from a
+/// connection of its own, opened only when a revision runs out of time.
+struct MysqlCanceller {
+    url: String,
+    id: u64,
+}
+
+#[async_trait]
+impl Canceller for MysqlCanceller {
+    async fn cancel(&self) -> Result<(), DbError> {
+        let mut conn = open(&self.url)
+            .await
+            .map_err(|e| DbError::new(e.to_string()))?;
+        // The id is a number the server gave: nothing to quote.
+        let killed = sqlx::raw_sql(AssertSqlSafe(format!("KILL QUERY {}", self.id)))
+            .execute(&mut conn)
+            .await
+            .map_err(db_err);
+        let _ = conn.close().await;
+        killed.map(|_| ())
+    }
+}
+
+/// connection id, user, host, command, seconds in it, transaction start.
+type TransactionRow = (
+    u64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// The other sessions with an open InnoDB transaction, oldest first: who a
+/// lock wait was waiting for. `None` when none is found or the server will
+/// not say (the statement is left out: it may hold a secret).
+async fn open_transactions(conn: &mut MySqlConnection, me: u64) -> Option<String> {
+    let rows: Vec<TransactionRow> = sqlx::query_as(
+        "SELECT CAST(t.trx_mysql_thread_id AS UNSIGNED), CAST(p.user AS CHAR), \
+                CAST(p.host AS CHAR), CAST(p.command AS CHAR), CAST(p.time AS SIGNED), \
+                DATE_FORMAT(t.trx_started, '%Y-%m-%d %H:%i:%s') \
+         FROM information_schema.innodb_trx t \
+         LEFT JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+         WHERE t.trx_mysql_thread_id <> ? ORDER BY t.trx_started LIMIT 3",
+    )
+    .bind(me)
+    .fetch_all(&mut *conn)
+    .await
+    .ok()?;
+    if rows.is_empty() {
+        return None;
+    }
+    let described: Vec<String> = rows
+        .into_iter()
+        .map(|(id, user, host, command, time, since)| {
+            let mut out = format!(
+                "connection {id} ({}@{}",
+                user.unwrap_or_default(),
+                host.unwrap_or_default()
+            );
+            if let Some(since) = since {
+                out.push_str(&format!(", in a transaction since {since}"));
+            }
+            if let Some(command) = command {
+                out.push_str(&format!(", {command} for {} s", time.unwrap_or(0)));
+            }
+            out.push(')');
+            out
+        })
+        .collect();
+    Some(described.join("; "))
 }
 
 /// The run lock: `GET_LOCK` held by a dedicated connection, released with

@@ -20,6 +20,7 @@
 //! see the rows of the moment they were declared while the revision writes.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -42,7 +43,8 @@ use sqlx::{
 use super::dialect::{self, quote};
 use super::values;
 use super::{
-    ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock, Value,
+    Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock,
+    Session, Value,
 };
 
 /// `application_name` of aludel's sessions, so `pg_stat_activity` (and a
@@ -51,6 +53,13 @@ const APPLICATION_NAME: &str = "aludel";
 
 pub struct PostgresBackend {
     conn: PgConnection,
+    /// The URL, for the side connections that cancel a statement or say
+    /// who holds a lock; never printed.
+    url: String,
+    /// The server process of `conn`, which a side connection cancels.
+    pid: i32,
+    /// The session's `lock_timeout`, for the error that says it expired.
+    lock_timeout: Option<Duration>,
     next_cursor: u64,
     /// Between `begin` and `commit`/`rollback`.
     in_transaction: bool,
@@ -70,14 +79,97 @@ async fn open(url: &str, application_name: &str) -> Result<PgConnection, Connect
     options.connect().await.map_err(failed)
 }
 
+/// How often a server checks, during a long statement, that aludel's client
+/// is still there (`client_connection_check_interval`, PostgreSQL 14+): a
+/// runner killed mid-statement then has its statement aborted and its
+/// transaction, with its locks on the version table, rolled back within this
+/// long, instead of when the statement would have ended.
+const CLIENT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Opens aludel's migrating session, set up by startup parameters (no round
+/// trip): `lock_timeout`, and the dead-client check where the server has it.
+async fn open_session(url: &str, session: &Session) -> Result<PgConnection, ConnectError> {
+    let failed = |source| ConnectError::Failed {
+        url: super::redact_url(url),
+        source,
+    };
+    let base = PgConnectOptions::from_str(url)
+        .map_err(failed)?
+        .application_name(APPLICATION_NAME);
+    let base = match session.lock_timeout {
+        Some(t) => base.options([("lock_timeout", format!("{}ms", t.as_millis().max(1)))]),
+        None => base,
+    };
+    let checked = base.clone().options([(
+        "client_connection_check_interval",
+        format!("{}ms", CLIENT_CHECK_INTERVAL.as_millis()),
+    )]);
+    match checked.connect().await {
+        Ok(conn) => Ok(conn),
+        // Before PostgreSQL 14 the parameter does not exist, and the server
+        // refuses the whole startup: connect without it (a killed runner's
+        // statement then runs to its end; see docs/runtime.md).
+        Err(sqlx::Error::Database(e))
+            if e.message().contains("client_connection_check_interval") =>
+        {
+            tracing::debug!(
+                "the server has no client_connection_check_interval (PostgreSQL < 14): {}",
+                e.message()
+            );
+            base.connect().await.map_err(failed)
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
 impl PostgresBackend {
-    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+    pub async fn connect_with(url: &str, session: &Session) -> Result<Self, ConnectError> {
+        let mut conn = open_session(url, session).await?;
+        // Once a connection: sqlx keeps the pid of its startup to itself.
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|source| ConnectError::Failed {
+                url: super::redact_url(url),
+                source,
+            })?;
         Ok(PostgresBackend {
-            conn: open(url, APPLICATION_NAME).await?,
+            conn,
+            url: url.to_string(),
+            pid,
+            lock_timeout: session.lock_timeout,
             next_cursor: 0,
             in_transaction: false,
             aborted: None,
         })
+    }
+
+    /// A statement's error; when its lock wait expired (`lock_timeout`),
+    /// says for how long it waited and which sessions hold locks in this
+    /// database, asked on a side connection (this one's transaction is
+    /// aborted).
+    async fn explain_lock_wait(&self, error: DbError) -> DbError {
+        if error.code.as_deref() != Some("55P03") {
+            return error;
+        }
+        let holders = blockers(&self.url, self.pid).await;
+        let waited = match self.lock_timeout {
+            Some(t) => format!("the lock timeout ({} s, --lock-timeout)", t.as_secs_f64()),
+            None => "the server's lock_timeout".to_string(),
+        };
+        DbError {
+            message: format!(
+                "{} after waiting {waited} for a lock held by another session{}\n  \
+                 let that session finish or end it (SELECT pg_terminate_backend(pid)), \
+                 then run again; --lock-timeout waits longer",
+                error.message,
+                match holders {
+                    Some(h) => format!(": {h}"),
+                    None => String::new(),
+                }
+            ),
+            code: error.code,
+        }
     }
 
     /// Turns a driver error into a `DbError`, remembering that the server
@@ -97,7 +189,10 @@ impl PostgresBackend {
         let result = sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut self.conn)
             .await;
-        Ok(self.note(result)?.rows_affected())
+        match self.note(result) {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) => Err(self.explain_lock_wait(e).await),
+        }
     }
 
     async fn run(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
@@ -106,7 +201,10 @@ impl PostgresBackend {
             .persistent(false)
             .execute(&mut self.conn)
             .await;
-        Ok(self.note(result)?.rows_affected())
+        match self.note(result) {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) => Err(self.explain_lock_wait(e).await),
+        }
     }
 
     async fn fetch(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<PgRow>, DbError> {
@@ -115,7 +213,10 @@ impl PostgresBackend {
             .persistent(false)
             .fetch_all(&mut self.conn)
             .await;
-        self.note(result)
+        match self.note(result) {
+            Ok(rows) => Ok(rows),
+            Err(e) => Err(self.explain_lock_wait(e).await),
+        }
     }
 
     /// Prepares `sql` (kept in sqlx's statement cache until
@@ -575,7 +676,108 @@ impl Connection for PostgresBackend {
         .await
         .map(|_| ())
     }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(Arc::new(PgCanceller {
+            url: self.url.clone(),
+            pid: self.pid,
+        }))
+    }
 }
+
+/// Cancels the migrating session's statement with `pg_cancel_backend` from a
+/// connection of its own, opened only when a revision runs out of time.
+struct PgCanceller {
+    url: String,
+    pid: i32,
+}
+
+#[async_trait]
+impl Canceller for PgCanceller {
+    async fn cancel(&self) -> Result<(), DbError> {
+        let mut conn = open(&self.url, &format!("{APPLICATION_NAME} (cancel)"))
+            .await
+            .map_err(|e| DbError::new(e.to_string()))?;
+        // A cancel that arrives while the session waits for its next
+        // command is ignored by the server: a statement between two
+        // statements is not cancelled by mistake.
+        let sent: Option<bool> = sqlx::query_scalar("SELECT pg_cancel_backend($1)")
+            .bind(self.pid)
+            .fetch_one(&mut conn)
+            .await?;
+        let _ = conn.close().await;
+        if sent == Some(true) {
+            Ok(())
+        } else {
+            Err(DbError::new(format!(
+                "pg_cancel_backend({}) did not signal the session",
+                self.pid
+            )))
+        }
+    }
+}
+
+/// The sessions, other than `me`, that hold locks in this database inside an
+/// open transaction: who a lock wait was waiting for. Asked on a connection
+/// of its own; `None` when none is found or the server will not say.
+async fn blockers(url: &str, me: i32) -> Option<String> {
+    let mut conn = open(url, &format!("{APPLICATION_NAME} (lock check)"))
+        .await
+        .ok()?;
+    let rows: Vec<BlockerRow> = sqlx::query_as(
+        "SELECT a.pid, a.usename::text, a.application_name, a.client_addr::text, a.state, \
+                to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+         FROM pg_stat_activity a \
+         WHERE a.datname = current_database() AND a.pid <> $1 \
+           AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL \
+           AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.granted \
+                       AND l.locktype IN ('relation', 'transactionid', 'tuple')) \
+         ORDER BY a.xact_start LIMIT 3",
+    )
+    .bind(me)
+    .fetch_all(&mut conn)
+    .await
+    .ok()?;
+    let _ = conn.close().await;
+    if rows.is_empty() {
+        return None;
+    }
+    let described: Vec<String> = rows
+        .into_iter()
+        .map(|(pid, user, application, addr, state, since)| {
+            let mut out = format!("PostgreSQL backend pid {pid}");
+            if let Some(user) = user {
+                out.push_str(&format!(", user {user}"));
+            }
+            if let Some(app) = application.filter(|a| !a.is_empty()) {
+                out.push_str(&format!(", application {app:?}"));
+            }
+            out.push_str(&format!(
+                ", from {}",
+                addr.unwrap_or_else(|| "a local socket".into())
+            ));
+            if let Some(since) = since {
+                out.push_str(&format!(", in a transaction since {since}"));
+            }
+            if let Some(state) = state {
+                out.push_str(&format!(" ({state})"));
+            }
+            out
+        })
+        .collect();
+    Some(described.join("; "))
+}
+
+/// pid, user, application, client address, state, transaction start (the
+/// statement is left out: it may hold a secret).
+type BlockerRow = (
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The run lock on PostgreSQL: a session-level advisory lock, held on a
 /// connection of its own so that a revision running outside a transaction

@@ -33,16 +33,18 @@ use futures::TryStreamExt;
 use sqlx::Either;
 
 use super::dialect::{self, TempTableCursor};
+use super::sqlite_deadline::Deadline;
 use super::sqlite_guard::Guard;
 use super::{
-    BatchError, BatchStage, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet,
-    RunLock, Statement, Value,
+    BatchError, BatchStage, Canceller, ConnectError, Connection, Cursor, DbError, Dialect,
+    LockError, RowSet, RunLock, Session, Statement, Value,
 };
 
 /// The largest blob a batch inlines as a literal (see `execute_batch`).
 const INLINE_BLOB_MAX: usize = 64 * 1024;
 
-/// How long a statement waits for another connection's lock before failing.
+/// How long a statement waits for another connection's lock before failing,
+/// unless the session says (`--lock-timeout`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Cursors page through a temporary table (see the module doc).
@@ -52,10 +54,13 @@ pub struct SqliteBackend {
     conn: SqliteConnection,
     next_cursor: u64,
     guard: Guard,
+    deadline: Deadline,
+    /// The session's `--lock-timeout`, for the error that says it expired.
+    busy_timeout: Option<Duration>,
 }
 
 impl SqliteBackend {
-    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+    pub async fn connect_with(url: &str, session: &Session) -> Result<Self, ConnectError> {
         let failed = |source| ConnectError::Failed {
             url: super::redact_url(url),
             source,
@@ -64,7 +69,7 @@ impl SqliteBackend {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(failed)?
             .create_if_missing(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(session.lock_timeout.unwrap_or(BUSY_TIMEOUT));
         let mut conn = options.connect().await.map_err(failed)?;
         // Installed once: switching it is then no message to sqlx's worker.
         let guard = {
@@ -77,10 +82,24 @@ impl SqliteBackend {
                 })?;
             Guard::install(handle.as_raw_handle())
         };
+        // Also installed once, on its own hop to the worker (once a
+        // connection) so that the guard's code and this stay apart.
+        let deadline = {
+            let mut handle = conn
+                .lock_handle()
+                .await
+                .map_err(|source| ConnectError::Failed {
+                    url: super::redact_url(url),
+                    source,
+                })?;
+            Deadline::install(&mut handle)
+        };
         Ok(SqliteBackend {
             conn,
             next_cursor: 0,
             guard,
+            deadline,
+            busy_timeout: session.lock_timeout,
         })
     }
 
@@ -109,6 +128,7 @@ impl SqliteBackend {
             return Ok(());
         }
         let sql = std::mem::take(script);
+        let busy_timeout = self.busy_timeout;
         let mut results = sqlx::raw_sql(AssertSqlSafe(sql)).fetch_many(&mut self.conn);
         loop {
             match results.try_next().await {
@@ -118,7 +138,8 @@ impl SqliteBackend {
                 // SQLite stops at the failing statement: the ones before
                 // it have each reported their count.
                 Err(e) => {
-                    return Err(BatchError::statement(counts.len(), e.into()));
+                    let e = explain_busy(busy_timeout, e.into());
+                    return Err(BatchError::statement(counts.len(), e));
                 }
             }
         }
@@ -127,8 +148,31 @@ impl SqliteBackend {
     async fn script(&mut self, sql: &str) -> Result<u64, DbError> {
         let done = sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut self.conn)
-            .await?;
+            .await
+            .map_err(|e| explain_busy(self.busy_timeout, e.into()))?;
         Ok(done.rows_affected())
+    }
+}
+
+/// A statement's error; when SQLite gave up waiting for another
+/// connection's lock (`SQLITE_BUSY`, after the busy timeout), says so and
+/// what to do. SQLite cannot tell who holds it.
+fn explain_busy(busy_timeout: Option<Duration>, error: DbError) -> DbError {
+    if error.code.as_deref() != Some("5") {
+        return error;
+    }
+    DbError {
+        message: format!(
+            "{} after waiting {} for another connection to release the database's \
+             write lock\n  let the program holding a transaction open on the file finish \
+             (SQLite cannot say which), then run again; --lock-timeout waits longer",
+            error.message,
+            match busy_timeout {
+                Some(t) => format!("the lock timeout ({} s, --lock-timeout)", t.as_secs_f64()),
+                None => format!("{} s", BUSY_TIMEOUT.as_secs()),
+            }
+        ),
+        code: error.code,
     }
 }
 
@@ -450,6 +494,10 @@ impl Connection for SqliteBackend {
         let result: Result<(), DbError> =
             async { self.run(&CURSOR_TABLE.drop(&cursor.name)).await }.await;
         result.map_err(|e| self.guard.explain(e))
+    }
+
+    fn canceller(&self) -> Option<std::sync::Arc<dyn Canceller>> {
+        Some(self.deadline.canceller())
     }
 }
 

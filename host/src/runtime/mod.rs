@@ -28,7 +28,7 @@ use wasmtime::{Engine, Store, Trap};
 pub use broker::Stats;
 pub use cache::{ComponentCache, Origin};
 
-use crate::db::{Connection, DbError};
+use crate::db::{Canceller, Connection, DbError};
 use crate::graph::Direction;
 use bindings::{Migration, MigrationPre, types};
 use broker::Broker;
@@ -36,6 +36,16 @@ use host::HostState;
 
 /// How often the epoch advances; the time limit is checked at this grain.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How long, after a revision's time limit, the runtime waits for the
+/// statement it cancelled in the database to come back before it drops the
+/// call (and with it the connection's state: see `stop_in_the_database`).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a cancel is sent again during the grace: one that reached the
+/// server between two statements (of an `execute-many`, say) cancelled
+/// nothing, and the next statement is running.
+const CANCEL_AGAIN: Duration = Duration::from_secs(1);
 
 /// Limits and locations a runtime works with.
 #[derive(Debug, Clone)]
@@ -382,6 +392,9 @@ impl Runtime {
                 return (conn, Vec::new(), Err(err));
             }
         };
+        // Taken before the broker takes the connection: the runtime cancels
+        // the connection's statement while the broker waits on it.
+        let canceller = conn.canceller();
         let state = HostState::new(
             wasi,
             sandbox::Limits::new(self.options.memory_limit),
@@ -403,24 +416,39 @@ impl Runtime {
             offline: job.offline,
         };
 
-        // The epoch deadline stops wasm code; this outer timeout also stops
-        // a revision stuck waiting on the host (a slow statement).
-        let limit = self.options.timeout + Duration::from_secs(1);
-        let outcome = tokio::time::timeout(limit, async {
+        // The epoch deadline stops wasm code; the database side stops a
+        // revision waiting on a statement (see `stop_in_the_database`).
+        let deadline = Instant::now() + self.options.timeout;
+        if let Some(c) = &canceller {
+            c.arm(deadline);
+        }
+        let guest = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
             let api = instance.aludel_migration_revision();
             match job.direction {
                 Direction::Upgrade => api.call_upgrade(&mut store, &ctx).await,
                 Direction::Downgrade => api.call_downgrade(&mut store, &ctx).await,
             }
-        })
-        .await;
+        };
+        let outcome = stop_in_the_database(guest, deadline, canceller.as_deref(), &revision).await;
+        if let Some(c) = &canceller {
+            c.disarm();
+        }
+        // Past the limit the outcome is the limit's, whatever the guest saw:
+        // the database's "cancelled" or "interrupted" error, the trap, or
+        // even success (MySQL's SLEEP() returns 1 when killed, and the
+        // statements after it in a script then run).
+        let outcome = if Instant::now() >= deadline {
+            Err(())
+        } else {
+            outcome
+        };
 
         let stderr_tail = stderr.finish();
         stdout.finish();
         let data = store.data();
         let result = match outcome {
-            Err(_elapsed) => Err(RunError::Timeout {
+            Err(()) => Err(RunError::Timeout {
                 revision: revision.clone(),
                 limit: self.options.timeout,
             }),
@@ -474,4 +502,80 @@ impl Runtime {
             stderr,
         }
     }
+}
+
+/// Runs `guest` until it returns or `deadline` passes. Wasm code stops itself
+/// at the deadline (the epoch trap); a guest still running then is waiting on
+/// the host, that is on a statement running or waiting in the database.
+/// Dropping the call would not stop that statement: the server runs it to its
+/// end (SQLite's worker too), and the next statement on the connection, the
+/// ROLLBACK, waits behind it. So the statement is cancelled in the database
+/// (`canceller`), and the call is driven on until the cancelled statement has
+/// come back and the guest, back in wasm, met its deadline: the connection is
+/// then in a clean state and serves the rollback and the failed-history row.
+///
+/// Only if it does not come back within [`CANCEL_GRACE`] (no canceller, or
+/// one that could not reach the server) is the call dropped, as before, and
+/// the rollback waits for the statement.
+///
+/// `Err(())`: the call was dropped.
+async fn stop_in_the_database<F: std::future::Future>(
+    guest: F,
+    deadline: Instant,
+    canceller: Option<&dyn Canceller>,
+    revision: &str,
+) -> Result<F::Output, ()> {
+    let mut guest = std::pin::pin!(guest);
+    if let Ok(done) = tokio::time::timeout_at(deadline.into(), &mut guest).await {
+        return Ok(done);
+    }
+    let Some(canceller) = canceller else {
+        tracing::debug!(
+            "revision {revision} ran past its time limit; nothing can cancel its statement"
+        );
+        return Err(());
+    };
+    tracing::debug!(
+        "revision {revision} ran past its time limit while waiting on the database: \
+         cancelling its statement in the server"
+    );
+    let give_up = tokio::time::Instant::from_std(deadline + CANCEL_GRACE);
+    let driven = tokio::time::timeout_at(give_up, async {
+        loop {
+            // The guest is driven while the cancel is on its way: a statement
+            // that ends by itself lets the guest reach its epoch trap at once.
+            // A cancel under way is finished even then, so that none reaches
+            // the server after the host's own ROLLBACK was sent.
+            let mut cancel = std::pin::pin!(tokio::time::timeout(CANCEL_AGAIN, canceller.cancel()));
+            let sent = tokio::select! {
+                done = &mut guest => {
+                    let _ = cancel.await;
+                    return done;
+                }
+                sent = &mut cancel => sent,
+            };
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    "revision {revision}: cannot cancel its statement in the database: {e}"
+                ),
+                Err(_) => tracing::warn!(
+                    "revision {revision}: cancelling its statement in the database took \
+                     longer than {CANCEL_AGAIN:?}"
+                ),
+            }
+            // Sent again a while later if the guest is still waiting.
+            tokio::select! {
+                done = &mut guest => return done,
+                () = tokio::time::sleep(CANCEL_AGAIN) => {}
+            }
+        }
+    })
+    .await;
+    driven.map_err(|_| {
+        tracing::warn!(
+            "revision {revision}: its statement did not stop within {CANCEL_GRACE:?} \
+             of its time limit; the rollback waits for it to end"
+        );
+    })
 }
