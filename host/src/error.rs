@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::db::{ConnectError, DbError, LockError};
+use crate::db::{ConnectError, DbError, LockError, Privilege};
 use crate::graph::GraphError;
 use crate::ledger::{FailedRevision, Mismatch};
 use crate::project::ProjectError;
@@ -135,6 +135,31 @@ pub enum Error {
     Runtime(String),
     #[error("internal error (please report it): {0}")]
     Internal(String),
+    /// `--untrusted` (or `[runtime] untrusted = true`) and a connection that
+    /// reaches the server's files or programs: refused before any revision.
+    #[error(
+        "refusing to run revisions (--untrusted): this connection's privileges let SQL reach \
+         the database server's files or programs:{}\n  \
+         nothing was run or written; connect as a role without them (docs/security.md, \
+         \"A least-privilege setup\"), or, if you trust every revision, run without \
+         --untrusted and without `untrusted = true` under [runtime] in aludel.toml",
+        privilege_list(.0)
+    )]
+    Untrusted(Vec<Privilege>),
+    #[error(
+        "refusing to run revisions (--untrusted): cannot tell whether this connection's \
+         privileges reach the database server's files or programs: {source}\n  \
+         nothing was run or written; see docs/security.md for the privileges aludel checks"
+    )]
+    PrivilegesUnknown {
+        #[source]
+        source: DbError,
+    },
+}
+
+/// The privileges, one per indented line.
+pub(crate) fn privilege_list(privileges: &[Privilege]) -> String {
+    privileges.iter().map(|p| format!("\n  - {p}")).collect()
 }
 
 impl Error {

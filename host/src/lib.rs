@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod error;
+pub mod escape;
 pub mod graph;
 pub mod ledger;
 pub mod migrate;

@@ -17,12 +17,14 @@ fn main() -> ExitCode {
             // The whole chain, so the message says what was being done and
             // why it failed; a cause whose text the message already holds
             // (a failed step shows its revision's error) is not repeated.
+            // Escaped: an error may quote a revision's own text (its
+            // message, its SQL, the database's answer to it).
             let mut shown = err.to_string();
-            eprintln!("error: {shown}");
+            eprintln!("error: {}", aludel::escape::controls(&shown));
             for cause in err.chain().skip(1) {
                 let text = cause.to_string();
                 if !shown.contains(&text) {
-                    eprintln!("  caused by: {text}");
+                    eprintln!("  caused by: {}", aludel::escape::controls(&text));
                     shown = text;
                 }
             }

@@ -45,6 +45,10 @@ pub struct Options {
     pub url: Option<String>,
     /// How long to wait for another run's migration lock.
     pub lock_timeout: Duration,
+    /// Refuse to run revisions on a connection whose privileges let SQL
+    /// reach the server's files or programs (`--untrusted`; also on when
+    /// `[runtime] untrusted = true`). Without it such a run only warns.
+    pub untrusted: bool,
 }
 
 impl Default for Options {
@@ -52,6 +56,7 @@ impl Default for Options {
         Options {
             url: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            untrusted: false,
         }
     }
 }
@@ -176,12 +181,55 @@ pub async fn migrate(
     dry_run: bool,
 ) -> Result<Vec<Applied>, Error> {
     let runtime = runtime(project)?;
-    locked(project, options, async |m| {
-        m.dry_run(dry_run)
-            .migrate(&runtime, direction, target)
-            .await
-    })
-    .await
+    // Connect first, as `locked` does, and judge the connection before the
+    // lock is taken: a refused run writes nothing at all.
+    let mut conn = connect(project, options).await?;
+    check_privileges(
+        conn.as_mut(),
+        options.untrusted || project.config.runtime.untrusted,
+    )
+    .await?;
+    let lock = lock(project, options).await?;
+    let result = match Migrator::new(project, conn) {
+        Ok(m) => {
+            m.dry_run(dry_run)
+                .migrate(&runtime, direction, target)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    release(lock).await;
+    result
+}
+
+/// Once per run that runs revisions, before any of them: the powers of
+/// the connection that let SQL reach the server's files or programs. A
+/// revision's SQL has every one of them, so they are named on stderr; with
+/// `untrusted` the run is refused instead. A backend that cannot tell is
+/// taken at its word only when the run trusts its revisions.
+pub async fn check_privileges(conn: &mut dyn Connection, untrusted: bool) -> Result<(), Error> {
+    let privileges = match conn.dangerous_privileges().await {
+        Ok(privileges) => privileges,
+        Err(source) if untrusted => return Err(Error::PrivilegesUnknown { source }),
+        Err(e) => {
+            tracing::warn!(
+                "cannot tell whether this connection's privileges let a revision's SQL reach                  the server's files or programs ({e}); see docs/security.md"
+            );
+            return Ok(());
+        }
+    };
+    if privileges.is_empty() {
+        return Ok(());
+    }
+    if untrusted {
+        return Err(Error::Untrusted(privileges));
+    }
+    tracing::warn!(
+        "this connection's privileges let a revision's SQL reach the database server's files          or programs:{}
+  every revision runs with them: connect as a least-privilege role          (docs/security.md, \"A least-privilege setup\"), or pass --untrusted to refuse          such a connection",
+        crate::error::privilege_list(&privileges)
+    );
+    Ok(())
 }
 
 /// What an offline run (`--sql`) would execute.

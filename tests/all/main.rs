@@ -16,6 +16,7 @@ mod library;
 mod mysql;
 mod offline;
 mod postgres;
+mod privileges;
 mod python;
 mod sandbox;
 mod sqlite;

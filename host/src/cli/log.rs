@@ -117,6 +117,8 @@ fn print_table(entries: &[HistoryEntry]) {
     for (row, entry) in rows.iter().zip(entries) {
         println!("{}", line(row));
         if let Some(error) = &entry.error {
+            // The revision's own text, stored as it came: escaped to print.
+            let error = aludel::escape::controls(error);
             println!("  error: {}", error.replace('\n', "\n  "));
         }
     }

@@ -163,6 +163,7 @@ impl Global {
         ops::Options {
             url: self.url.clone(),
             lock_timeout: Duration::from_secs(self.lock_timeout),
+            untrusted: false,
         }
     }
 }

@@ -25,6 +25,12 @@ pub struct HowArgs {
     /// `FROM:TO`; an upgrade may leave out `FROM:` to start at base.
     #[arg(long)]
     pub sql: bool,
+    /// Refuse to run revisions when the connection's privileges let SQL
+    /// reach the database server's files or programs (a PostgreSQL
+    /// superuser, MySQL's FILE, …); without it such a run warns. Also on
+    /// with `untrusted = true` under [runtime]. See docs/security.md.
+    #[arg(long)]
+    pub untrusted: bool,
 }
 
 pub async fn run(args: UpgradeArgs, global: &Global) -> anyhow::Result<()> {
@@ -43,9 +49,12 @@ impl HowArgs {
             return super::offline::run(target, direction, global).await;
         }
         let project = super::open_project(global)?;
+        let options = aludel::ops::Options {
+            untrusted: self.untrusted,
+            ..global.options()
+        };
         let steps =
-            aludel::ops::migrate(&project, &global.options(), direction, target, self.dry_run)
-                .await?;
+            aludel::ops::migrate(&project, &options, direction, target, self.dry_run).await?;
         let verb = match direction {
             Direction::Upgrade => "applied",
             Direction::Downgrade => "reverted",

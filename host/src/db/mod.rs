@@ -17,6 +17,7 @@ pub mod dialect;
 mod mysql;
 pub mod offline;
 mod postgres;
+mod privileges;
 mod sqlite;
 mod sqlite_deadline;
 mod sqlite_guard;
@@ -157,6 +158,23 @@ impl From<sqlx::Error> for DbError {
             },
             other => DbError::new(other.to_string()),
         }
+    }
+}
+
+/// A power of the migrating connection that lets SQL reach the database
+/// server's files or programs: a revision run with it can do what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Privilege {
+    /// As the database names it: `superuser`, `pg_execute_server_program`,
+    /// `FILE`, `role app_admin`…
+    pub name: String,
+    /// What it lets SQL do, in a few words.
+    pub reach: String,
+}
+
+impl fmt::Display for Privilege {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.reach)
     }
 }
 
@@ -356,6 +374,15 @@ pub trait Connection: Send {
         Ok(counts)
     }
 
+    /// The powers of this connection that let SQL reach the database
+    /// server's files or programs (see docs/security.md): asked once per
+    /// run that runs revisions, before any of them, in one query. The
+    /// default is none: SQLite's revisions are confined by its guard, and
+    /// the offline recorder reaches nothing.
+    async fn dangerous_privileges(&mut self) -> Result<Vec<Privilege>, DbError> {
+        Ok(Vec::new())
+    }
+
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError>;
     async fn cursor_next(
         &mut self,
@@ -466,25 +493,32 @@ pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<Box<dyn Ru
     }
 }
 
-/// The URL with any password replaced, for messages and logs.
+/// The URL with every secret it may hold replaced, for messages and logs:
+/// the password of the user information, whatever characters it holds,
+/// and the value of every query parameter that can carry one.
 pub fn redact_url(url: &str) -> String {
     // scheme://user:password@host/db?password=… → scheme://user:***@host/db?password=***
-    let Some(scheme_end) = url.find("://") else {
+    // Without `//` (a malformed URL), the user information starts after the
+    // scheme's colon: it is shown in "unsupported URL" errors too.
+    let Some(colon) = url.find(':') else {
         return url.to_string();
     };
-    let (head, query) = match url.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (url, None),
+    let authority_start = if url[colon..].starts_with("://") {
+        colon + 3
+    } else {
+        colon + 1
     };
     let mut out = String::with_capacity(url.len());
-    // The user information ends at the last `@` before the query: a
-    // password may hold an unencoded `/` or `@` of its own, and a host and
-    // a database name hold neither.
-    match head[scheme_end + 3..].rfind('@') {
+    // The user information ends at the last `@` of the URL: a password may
+    // hold an unencoded `/`, `?`, `#` or `@` of its own, which a parser
+    // would take for the end of the authority, and a host and a database
+    // name hold none. An `@` in the query makes this hide more than the
+    // password, never less.
+    let rest = match url[authority_start..].rfind('@') {
         Some(at) => {
-            let at = scheme_end + 3 + at;
-            let userinfo = &head[scheme_end + 3..at];
-            out.push_str(&head[..scheme_end + 3]);
+            let at = authority_start + at;
+            let userinfo = &url[authority_start..at];
+            out.push_str(&url[..authority_start]);
             match userinfo.split_once(':') {
                 Some((user, _)) => {
                     out.push_str(user);
@@ -492,25 +526,67 @@ pub fn redact_url(url: &str) -> String {
                 }
                 None => out.push_str(userinfo),
             }
-            out.push_str(&head[at..]);
+            &url[at..]
         }
-        None => out.push_str(head),
-    }
-    if let Some(query) = query {
-        out.push('?');
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                // password, sslpassword, pass…: any key that names one.
-                Some((key, _)) if key.to_ascii_lowercase().contains("pass") => {
-                    format!("{key}=***")
-                }
-                _ => param.to_string(),
-            })
-            .collect();
-        out.push_str(&params.join("&"));
+        None => {
+            out.push_str(&url[..authority_start]);
+            &url[authority_start..]
+        }
+    };
+    match rest.split_once('?') {
+        None => out.push_str(rest),
+        Some((head, query)) => {
+            out.push_str(head);
+            out.push('?');
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((key, _)) if secret_parameter(key) => format!("{key}=***"),
+                    _ => param.to_string(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+        }
     }
     out
+}
+
+/// Whether a query parameter may carry a secret, judged on its decoded
+/// name (drivers percent-decode it: `p%61ssword` is `password`):
+/// `password`, `sslpassword` and any other name holding `pass`, a secret
+/// or a token; and PostgreSQL's `options`, whose `-c name=value` settings
+/// may hold anything. `sslkey` and `sslcert` are paths, not secrets: kept,
+/// since they say which key failed.
+fn secret_parameter(key: &str) -> bool {
+    let key = percent_decode(key).to_ascii_lowercase();
+    ["pass", "secret", "token", "options"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// `%XX` decoded, and `+` as a space, as in a URL's query; a malformed
+/// escape is kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -532,6 +608,33 @@ mod tests {
             "postgres://u@h/db?sslpassword=***&PASSWORD=***"
         );
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn redact_url_hides_a_password_of_any_characters_and_every_parameter_that_may_hold_one() {
+        for password in ["a?b", "a#b", "a/b?c@d", "p@ss:w%rd", "ends?password=x"] {
+            let url = format!("postgres://bob:{password}@db.example:5432/app?sslmode=require");
+            let shown = redact_url(&url);
+            assert_eq!(
+                shown, "postgres://bob:***@db.example:5432/app?sslmode=require",
+                "{password}"
+            );
+        }
+        assert_eq!(
+            redact_url(
+                "postgres://u@h/db?p%61ssword=x&options=-c%20app.key%3Dsecret&sslkey=/k.pem"
+            ),
+            "postgres://u@h/db?p%61ssword=***&options=***&sslkey=/k.pem"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?auth_token=t&client_secret=s"),
+            "postgres://u@h/db?auth_token=***&client_secret=***"
+        );
+        // Malformed, without `//`: still no password shown.
+        assert_eq!(redact_url("postgres:bob:pw@h/db"), "postgres:bob:***@h/db");
+        assert_eq!(redact_url("sqlite:app.db"), "sqlite:app.db");
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz+%41"), "%zz A");
     }
 
     #[test]

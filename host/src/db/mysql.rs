@@ -45,8 +45,8 @@ use sqlx::{
 use super::dialect::{TempTableCursor, quote};
 use super::values;
 use super::{
-    Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock,
-    Session, Value,
+    Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, Privilege, RowSet,
+    RunLock, Session, Value,
 };
 
 /// Cursors page through a temporary table (see the module doc).
@@ -476,6 +476,16 @@ impl Connection for MysqlBackend {
 
     fn transactional_ddl(&self) -> bool {
         false
+    }
+
+    async fn dangerous_privileges(&mut self) -> Result<Vec<Privilege>, DbError> {
+        let rows: Vec<(String, String, Option<String>, String)> =
+            sqlx::query_as(AssertSqlSafe(super::privileges::MYSQL_QUERY))
+                .persistent(false)
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(db_err)?;
+        Ok(super::privileges::mysql(rows))
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {

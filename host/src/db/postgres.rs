@@ -43,8 +43,8 @@ use sqlx::{
 use super::dialect::{self, quote};
 use super::values;
 use super::{
-    Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, RowSet, RunLock,
-    Session, Value,
+    Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, Privilege, RowSet,
+    RunLock, Session, Value,
 };
 
 /// `application_name` of aludel's sessions, so `pg_stat_activity` (and a
@@ -522,6 +522,15 @@ impl Connection for PostgresBackend {
 
     fn transactional_ddl(&self) -> bool {
         true
+    }
+
+    async fn dangerous_privileges(&mut self) -> Result<Vec<Privilege>, DbError> {
+        let rows: Vec<(String, String, bool)> =
+            sqlx::query_as(AssertSqlSafe(super::privileges::POSTGRES_QUERY))
+                .persistent(false)
+                .fetch_all(&mut self.conn)
+                .await?;
+        Ok(super::privileges::postgres(rows))
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {

@@ -712,4 +712,70 @@ mod tests {
         conn.rollback().await.expect("rolls back");
         assert_eq!(count(conn).await.rows, vec![vec![Value::Integer(1)]]);
     }
+
+    #[tokio::test]
+    async fn guest_statements_cannot_load_an_extension_or_reach_a_file_by_any_other_way() {
+        let mut conn = database().await;
+        let conn = conn.as_mut();
+        // Extension loading is off in this build whatever the guard says.
+        // (Another text than below: sqlx would reuse this prepared statement,
+        // which the guard, off, never judged.)
+        let e = conn
+            .query("SELECT load_extension('/tmp/other.so')", Vec::new())
+            .await
+            .expect_err("load_extension with the guard off");
+        assert!(e.message.contains("not authorized"), "{e}");
+        let compiled: Vec<String> = conn
+            .query("PRAGMA compile_options", Vec::new())
+            .await
+            .expect("compile options")
+            .rows
+            .into_iter()
+            .map(|r| format!("{r:?}"))
+            .collect();
+        assert!(
+            !compiled.iter().any(|o| o.contains("ENABLE_DBPAGE_VTAB")),
+            "{compiled:?}"
+        );
+        conn.guest_statements(true).await.expect("guard on");
+        for sql in [
+            "SELECT load_extension('/tmp/nosuch.so')",
+            "SELECT LOAD_EXTENSION('/tmp/nosuch.so', 'entry')",
+        ] {
+            let e = conn.query(sql, Vec::new()).await.expect_err(sql);
+            assert!(e.message.contains("load_extension() was refused"), "{e}");
+            assert!(e.message.contains("cannot load extensions"), "{e}");
+        }
+        for sql in [
+            "PRAGMA temp_store_directory = '/tmp'",
+            "PRAGMA TEMP_STORE_DIRECTORY",
+            "PRAGMA main.data_store_directory = '/tmp'",
+        ] {
+            let e = conn.execute_script(sql).await.expect_err(sql);
+            let refused = e.message.to_lowercase();
+            assert!(refused.contains("_directory was refused"), "{sql}: {e}");
+        }
+        // The shell's file functions and the raw-page table are not there.
+        for sql in [
+            "SELECT readfile('/etc/passwd')",
+            "SELECT writefile('/tmp/aludel-guard-probe', 'x')",
+            "SELECT edit('x')",
+        ] {
+            let e = conn.query(sql, Vec::new()).await.expect_err(sql);
+            assert!(e.message.contains("no such function"), "{sql}: {e}");
+        }
+        let e = conn
+            .query("SELECT * FROM sqlite_dbpage", Vec::new())
+            .await
+            .expect_err("sqlite_dbpage");
+        assert!(e.message.contains("no such table"), "{e}");
+        // A revision's own functions and pragmas still run.
+        conn.query("SELECT lower('A'), json('[1]')", Vec::new())
+            .await
+            .expect("functions run");
+        conn.execute_script("PRAGMA foreign_keys = ON")
+            .await
+            .expect("a pragma runs");
+        conn.guest_statements(false).await.expect("guard off");
+    }
 }

@@ -7,7 +7,16 @@
 //!   `BEGIN ... END` of a `CREATE TRIGGER` is grammar, not a transaction
 //!   statement, and is never shown to the authorizer);
 //! - `SQLITE_SAVEPOINT`: `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`;
-//! - `SQLITE_ATTACH` and `SQLITE_DETACH`.
+//! - `SQLITE_ATTACH` and `SQLITE_DETACH`;
+//! - the SQL function `load_extension()` (sqlx leaves extension loading
+//!   off, so SQLite refuses it anyway: this keeps it refused if a build
+//!   ever turns it on), and the pragmas that set where SQLite writes files
+//!   (`temp_store_directory`, `data_store_directory`).
+//!
+//! Nothing else in this build reaches a file from SQL: `readfile()`,
+//! `writefile()` and `edit()` belong to the `sqlite3` shell, not the
+//! library, and `sqlite_dbpage` is not compiled in (tests hold a future
+//! build to both).
 //!
 //! `VACUUM` has no action code of its own, but every form of it (`VACUUM`,
 //! `VACUUM INTO 'file'`) attaches its target with an internal `ATTACH`
@@ -49,6 +58,7 @@ use super::DbError;
 enum Reason {
     Transaction,
     Files,
+    Paths,
 }
 
 impl Reason {
@@ -61,6 +71,11 @@ impl Reason {
             Reason::Files => {
                 "a revision cannot attach files (ATTACH, DETACH and VACUUM, which \
                  attaches its target, are refused)"
+            }
+            Reason::Paths => {
+                "a revision cannot load extensions or choose where SQLite writes files \
+                 (load_extension(), PRAGMA temp_store_directory and \
+                 PRAGMA data_store_directory are refused)"
             }
         }
     }
@@ -180,6 +195,12 @@ unsafe extern "C" fn authorize(
     let reason = match action {
         ffi::SQLITE_TRANSACTION | ffi::SQLITE_SAVEPOINT => Reason::Transaction,
         ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Reason::Files,
+        // SAFETY: as below, the arguments are null or NUL-terminated.
+        ffi::SQLITE_FUNCTION | ffi::SQLITE_PRAGMA
+            if unsafe { reaches_paths(action, arg1, arg2) } =>
+        {
+            Reason::Paths
+        }
         _ => return ffi::SQLITE_OK,
     };
     // SAFETY: SQLite passes arguments that are null or NUL-terminated
@@ -197,9 +218,35 @@ unsafe extern "C" fn authorize(
         // arg1: the file; empty for VACUUM's temporary copy.
         ffi::SQLITE_ATTACH if a.is_empty() => "ATTACH of a temporary database (VACUUM)".into(),
         ffi::SQLITE_ATTACH => format!("ATTACH of '{a}'"),
+        // arg2: the function's name.
+        ffi::SQLITE_FUNCTION => format!("{b}()"),
+        // arg1: the pragma's name.
+        ffi::SQLITE_PRAGMA => format!("PRAGMA {a}"),
         // arg1: the schema name.
         _ => format!("DETACH {a}"),
     };
     *refusals.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((reason, what));
     ffi::SQLITE_DENY
+}
+
+/// Whether a function call or a pragma reaches files: `load_extension()`,
+/// or a pragma that sets a directory SQLite writes to. Compared without
+/// allocating: every function call of a guest statement passes here.
+///
+/// # Safety
+/// `arg1` and `arg2` are null or NUL-terminated strings valid for the call.
+unsafe fn reaches_paths(action: c_int, arg1: *const c_char, arg2: *const c_char) -> bool {
+    // SQLITE_FUNCTION: arg2 is the function's name; SQLITE_PRAGMA: arg1 is
+    // the pragma's name as written (any case, without its schema).
+    let (name, refused): (_, &[&[u8]]) = if action == ffi::SQLITE_FUNCTION {
+        (arg2, &[b"load_extension"])
+    } else {
+        (arg1, &[b"temp_store_directory", b"data_store_directory"])
+    };
+    if name.is_null() {
+        return false;
+    }
+    // SAFETY: non-null, and NUL-terminated by the caller's contract.
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+    refused.iter().any(|r| name.eq_ignore_ascii_case(r))
 }

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::graph::{Direction, Step};
 use crate::ledger::{FailedRevision, Outcome, head_changes, now_rfc3339};
 use crate::plugins;
-use crate::project::{Revision, Runner, TransactionMode};
+use crate::project::{Revision, Runner, TransactionMode, checksum};
 use crate::runtime::{Job, Prepared, Runtime};
 
 /// Why a group stopped: its transaction could not begin or commit (an
@@ -424,9 +424,12 @@ impl Migrator<'_> {
                 .map_err(|e| (e, Vec::new()))?;
         }
         let args = revision.args.to_string();
+        // The guest reads only what its checksum and archive cover.
+        let view = checksum::guest_view(&revision.dir, &revision.shown_dir())
+            .map_err(|e| (e.into(), Vec::new()))?;
         let job = Job {
             revision: &revision.id,
-            dir: &revision.dir,
+            dir: view.as_ref().map_or(revision.dir.as_path(), |v| v.path()),
             direction: step.direction,
             args: &args,
             offline: self.offline.is_some(),

@@ -14,7 +14,7 @@ use std::path::Path;
 use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 
-use super::{ProjectError, cap_error};
+use super::{ProjectError, cap_error, io_error};
 
 /// The version of the checksum algorithm, the prefix of every checksum.
 pub const CHECKSUM_VERSION: &str = "v1";
@@ -194,6 +194,64 @@ fn walk(dir: &Dir, prefix: &str, shown: &Path, files: &mut Files) -> Result<(), 
     Ok(())
 }
 
+/// Whether the directory `dir` holds anything its checksum leaves out: a
+/// hidden entry, a `target/` directory or a symlink, at any depth. Only
+/// names and types are read, not contents.
+fn leaves_anything_out(dir: &Dir, prefix: &str, shown: &Path) -> Result<bool, ProjectError> {
+    let here = shown.join(prefix);
+    for entry in dir.entries().map_err(|e| cap_error("list", &here, e))? {
+        let entry = entry.map_err(|e| cap_error("list", &here, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            // read_files refuses it, naming it.
+            return Ok(true);
+        };
+        let meta = dir
+            .symlink_metadata(name)
+            .map_err(|e| cap_error("inspect", &here.join(name), e))?;
+        if meta.file_type().is_symlink() || skipped(name, meta.is_dir()) {
+            return Ok(true);
+        }
+        if meta.is_dir() {
+            let sub = dir
+                .open_dir(name)
+                .map_err(|e| cap_error("open", &here.join(name), e))?;
+            if leaves_anything_out(&sub, &format!("{prefix}{name}/"), shown)? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The directory a revision's guest sees as `/`: its own directory when
+/// that holds exactly what its checksum and archive cover (the common
+/// case, at the cost of listing it), else a temporary copy of just those
+/// files. So a guest never reads a hidden file, a `target/` or the far end
+/// of a symlink that no checksum or stored archive covers (see
+/// docs/revisions.md, "What a revision can read"). The copy is removed when
+/// the returned directory is dropped.
+pub fn guest_view(dir: &Path, shown: &Path) -> Result<Option<tempfile::TempDir>, ProjectError> {
+    let root = Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+        .map_err(|e| cap_error("open", shown, e))?;
+    if !leaves_anything_out(&root, "", shown)? {
+        return Ok(None);
+    }
+    let files = read_files(dir, shown)?;
+    let view = tempfile::Builder::new()
+        .prefix("aludel-revision-")
+        .tempdir()
+        .map_err(|e| io_error("create a temporary directory for", shown, e))?;
+    for (path, bytes) in &files {
+        let target = view.path().join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_error("create", parent, e))?;
+        }
+        std::fs::write(&target, bytes).map_err(|e| io_error("write", &target, e))?;
+    }
+    Ok(Some(view))
+}
+
 /// Packs files into one archive: `aludel-archive v1\n`, then per file in
 /// path order `<path>\n<length in bytes, decimal>\n<bytes>\n`. The bytes are
 /// kept as on disk, not normalised: the archive is what ran.
@@ -369,5 +427,52 @@ mod tests {
         let evil = pack(&files(&[("../etc/passwd", b"x")]));
         assert!(unpack(&evil).unwrap_err().contains("unsafe path"));
         assert!(unpack(b"garbage").is_err());
+    }
+
+    #[test]
+    fn a_guest_sees_its_own_directory_only_when_the_checksum_covers_all_of_it() {
+        let plain = tempfile::tempdir().unwrap();
+        std::fs::write(plain.path().join("revision.toml"), "id = \"a\"\n").unwrap();
+        std::fs::create_dir(plain.path().join("sql")).unwrap();
+        std::fs::write(plain.path().join("sql/up.sql"), "SELECT 1;").unwrap();
+        assert!(
+            guest_view(plain.path(), Path::new("v/a"))
+                .unwrap()
+                .is_none()
+        );
+
+        for (hidden, make) in [
+            (
+                ".env",
+                &(|d: &Path| std::fs::write(d.join(".env"), "SECRET=1"))
+                    as &dyn Fn(&Path) -> std::io::Result<()>,
+            ),
+            ("sql/.swp", &|d: &Path| {
+                std::fs::write(d.join("sql/.swp"), "x")
+            }),
+            ("target/out", &|d: &Path| {
+                std::fs::create_dir(d.join("target"))?;
+                std::fs::write(d.join("target/out"), "x")
+            }),
+            ("link", &|d: &Path| {
+                std::os::unix::fs::symlink("revision.toml", d.join("link"))
+            }),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("revision.toml"), "id = \"a\"\n").unwrap();
+            std::fs::create_dir(dir.path().join("sql")).unwrap();
+            std::fs::write(dir.path().join("sql/up.sql"), "SELECT 1;").unwrap();
+            make(dir.path()).unwrap();
+            let view = guest_view(dir.path(), Path::new("v/a"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("{hidden}: no view"));
+            let seen = read_files(view.path(), Path::new("view")).unwrap();
+            assert_eq!(
+                seen,
+                read_files(dir.path(), Path::new("v/a")).unwrap(),
+                "{hidden}"
+            );
+            assert!(!view.path().join(hidden).exists(), "{hidden} is visible");
+        }
     }
 }

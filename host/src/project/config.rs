@@ -72,6 +72,10 @@ pub struct RuntimeConfig {
     /// Where compiled components are cached, as written in the file; see
     /// [`RuntimeConfig::resolved_cache_dir`].
     pub cache_dir: Option<PathBuf>,
+    /// Refuse to run revisions on a connection whose privileges let SQL
+    /// reach the server's files or programs (default false: warn only);
+    /// the same as `--untrusted`. See docs/security.md.
+    pub untrusted: bool,
 }
 
 impl Default for Config {
@@ -92,6 +96,7 @@ impl Default for RuntimeConfig {
             memory_limit_mib: 256,
             timeout_seconds: 600,
             cache_dir: None,
+            untrusted: false,
         }
     }
 }
@@ -174,6 +179,22 @@ impl Config {
                     .map(PathBuf::from)
             })
             .transpose()?;
+        let untrusted = match runtime.untrusted {
+            None => defaults.untrusted,
+            Some(v) => match v.get_ref() {
+                toml::Value::Boolean(b) => *b,
+                other => {
+                    return Err(doc.invalid(
+                        Some(&v),
+                        "runtime.untrusted",
+                        format!(
+                            "`runtime.untrusted` must be true or false, not {}: write `untrusted = true`",
+                            other.type_str()
+                        ),
+                    ));
+                }
+            },
+        };
 
         Ok(Config {
             database_url,
@@ -183,6 +204,7 @@ impl Config {
                 memory_limit_mib,
                 timeout_seconds,
                 cache_dir,
+                untrusted,
             },
         })
     }
@@ -246,6 +268,7 @@ const CONFIG_KEYS: &[&str] = &[
     "[runtime] memory_limit_mib",
     "[runtime] timeout_seconds",
     "[runtime] cache_dir",
+    "[runtime] untrusted",
 ];
 
 // Values are taken as raw TOML and checked by hand so that each error can
@@ -271,6 +294,7 @@ struct RawRuntime {
     memory_limit_mib: Option<Spanned<toml::Value>>,
     timeout_seconds: Option<Spanned<toml::Value>>,
     cache_dir: Option<Spanned<toml::Value>>,
+    untrusted: Option<Spanned<toml::Value>>,
 }
 
 #[cfg(test)]
@@ -362,6 +386,22 @@ mod tests {
         assert_eq!(
             resolve_sqlite_url("postgres://u@h/db", root),
             "postgres://u@h/db"
+        );
+    }
+
+    #[test]
+    fn untrusted_is_read_as_a_boolean_and_anything_else_is_refused() {
+        assert!(!parse("").unwrap().runtime.untrusted);
+        assert!(
+            parse("[runtime]\nuntrusted = true\n")
+                .unwrap()
+                .runtime
+                .untrusted
+        );
+        let msg = message("[runtime]\nuntrusted = \"yes\"\n");
+        assert!(
+            msg.contains("`runtime.untrusted` must be true or false"),
+            "{msg}"
         );
     }
 }

@@ -85,6 +85,11 @@ impl Revision {
         dir.read(file).map_err(fail)
     }
 
+    /// The revision directory as errors name it: `versions/<dir>`.
+    pub fn shown_dir(&self) -> PathBuf {
+        Path::new(VERSIONS_DIR).join(&self.dir_name)
+    }
+
     /// Every file of the revision directory as on disk (hidden entries and
     /// `target/` left out), as checksums and stored artifacts see it.
     pub fn files(&self) -> Result<super::Files, ProjectError> {

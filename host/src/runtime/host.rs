@@ -8,7 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{database, log, progress, types};
 use super::broker::{Broker, CursorId};
-use super::sandbox::Limits;
+use super::sandbox::{Limits, OutputBudget};
 use crate::db::{self, DbError};
 
 /// The guest's side of a cursor: a handle whose rep is the [`CursorId`] of
@@ -33,6 +33,8 @@ pub struct HostState {
     table: ResourceTable,
     pub(super) limits: Limits,
     pub(super) broker: Broker,
+    /// Shared with the revision's stdout and stderr: what `log` may forward.
+    pub(super) output: OutputBudget,
 }
 
 impl HostState {
@@ -42,6 +44,7 @@ impl HostState {
             table: ResourceTable::new(),
             limits,
             broker,
+            output: OutputBudget::default(),
         }
     }
 }
@@ -201,7 +204,12 @@ impl database::HostCursor for HostState {
 
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if !self.output.admit(message.len()) {
+            return Ok(());
+        }
         let revision = self.broker.revision();
+        // The guest's text, on the operator's terminal: shown, not obeyed.
+        let message = crate::escape::controls(&message);
         match level {
             log::Level::Trace => tracing::trace!(target: "aludel::guest", %revision, "{message}"),
             log::Level::Debug => tracing::debug!(target: "aludel::guest", %revision, "{message}"),

@@ -380,8 +380,9 @@ impl Runtime {
         conn: Box<dyn Connection>,
     ) -> (Box<dyn Connection>, Vec<String>, Result<Stats, RunError>) {
         let revision = job.revision.to_string();
-        let stdout = sandbox::GuestOutput::new(&revision, "stdout", false);
-        let stderr = sandbox::GuestOutput::new(&revision, "stderr", true);
+        let budget = sandbox::OutputBudget::default();
+        let stdout = sandbox::GuestOutput::new(&revision, "stdout", false, budget.clone());
+        let stderr = sandbox::GuestOutput::new(&revision, "stderr", true, budget.clone());
         let wasi = match sandbox::wasi_ctx(job.dir, stdout.clone(), stderr.clone()) {
             Ok(w) => w,
             Err(e) => {
@@ -395,11 +396,12 @@ impl Runtime {
         // Taken before the broker takes the connection: the runtime cancels
         // the connection's statement while the broker waits on it.
         let canceller = conn.canceller();
-        let state = HostState::new(
+        let mut state = HostState::new(
             wasi,
             sandbox::Limits::new(self.options.memory_limit),
             Broker::new(conn, &revision),
         );
+        state.output = budget.clone();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let ticks = self.options.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
@@ -446,6 +448,7 @@ impl Runtime {
 
         let stderr_tail = stderr.finish();
         stdout.finish();
+        budget.report(&revision);
         let data = store.data();
         let result = match outcome {
             Err(()) => Err(RunError::Timeout {

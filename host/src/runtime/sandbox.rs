@@ -8,6 +8,13 @@
 //! or generating UUIDs is legitimate; neither reveals anything of the host
 //! but the time. Guest stdout and stderr are forwarded, line by line, to
 //! aludel's log and the tail of stderr is kept for error messages.
+//!
+//! What a revision prints is its own text on the operator's terminal: each
+//! line is escaped (see [`crate::escape`]), and one [`OutputBudget`] per
+//! revision, shared by stdout, stderr and the `log` import, caps how much
+//! of it is forwarded ([`MAX_OUTPUT_LINES`] lines, [`MAX_OUTPUT_BYTES`]
+//! bytes); past the cap lines are counted, not logged, and one line at the
+//! end of the revision says how many were dropped.
 
 use std::io;
 use std::path::Path;
@@ -26,6 +33,60 @@ const STDERR_TAIL: usize = 4 * 1024;
 /// The longest line forwarded to the log; a guest must not make the host
 /// buffer an unbounded line.
 const MAX_LINE: usize = 16 * 1024;
+/// The most lines of output (stdout, stderr and `log` together) one
+/// revision forwards to aludel's log: a chatty revision is still readable,
+/// a flooding one cannot fill the operator's terminal or log store.
+pub const MAX_OUTPUT_LINES: u64 = 10_000;
+/// The most bytes of output one revision forwards, however long its lines.
+pub const MAX_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// How much output one revision may still forward, and what it dropped.
+#[derive(Clone, Default)]
+pub struct OutputBudget {
+    inner: Arc<Mutex<Spent>>,
+}
+
+#[derive(Default)]
+struct Spent {
+    lines: u64,
+    bytes: u64,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+}
+
+impl OutputBudget {
+    /// Whether a line of `len` bytes may be forwarded; counts it either way.
+    pub fn admit(&self, len: usize) -> bool {
+        let mut spent = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let len = len as u64;
+        if spent.lines < MAX_OUTPUT_LINES && spent.bytes + len <= MAX_OUTPUT_BYTES {
+            spent.lines += 1;
+            spent.bytes += len;
+            true
+        } else {
+            spent.dropped_lines += 1;
+            spent.dropped_bytes += len;
+            false
+        }
+    }
+
+    /// Says, in one line, how much output `revision` had dropped, if any.
+    pub fn report(&self, revision: &str) {
+        let spent = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if spent.dropped_lines > 0 {
+            tracing::warn!(
+                target: "aludel::guest",
+                revision = %revision,
+                "dropped {} more lines ({} bytes) of output from revision {revision}: a revision \
+                 forwards at most {MAX_OUTPUT_LINES} lines and {} MiB of output (stdout, stderr \
+                 and log together)",
+                spent.dropped_lines,
+                spent.dropped_bytes,
+                MAX_OUTPUT_BYTES >> 20
+            );
+        }
+    }
+}
 
 /// Memory and table limits of one store.
 pub struct Limits {
@@ -108,10 +169,16 @@ struct OutputState {
     line: Vec<u8>,
     tail: Vec<u8>,
     keep_tail: bool,
+    budget: OutputBudget,
 }
 
 impl GuestOutput {
-    pub fn new(revision: &str, stream: &'static str, keep_tail: bool) -> Self {
+    pub fn new(
+        revision: &str,
+        stream: &'static str,
+        keep_tail: bool,
+        budget: OutputBudget,
+    ) -> Self {
         GuestOutput {
             inner: Arc::new(Mutex::new(OutputState {
                 revision: revision.to_string(),
@@ -119,6 +186,7 @@ impl GuestOutput {
                 line: Vec::new(),
                 tail: Vec::new(),
                 keep_tail,
+                budget,
             })),
         }
     }
@@ -130,6 +198,7 @@ impl GuestOutput {
             let line = std::mem::take(&mut state.line);
             state.emit(&line);
         }
+        // For an error message: escaped when it is printed.
         String::from_utf8_lossy(&state.tail).trim_end().to_string()
     }
 
@@ -163,8 +232,11 @@ impl GuestOutput {
 
 impl OutputState {
     fn emit(&self, line: &[u8]) {
+        if !self.budget.admit(line.len()) {
+            return;
+        }
         let line = String::from_utf8_lossy(line);
-        let line = line.trim_end_matches('\r');
+        let line = crate::escape::line(line.trim_end_matches('\r'));
         tracing::info!(
             target: "aludel::guest",
             revision = %self.revision,
@@ -244,7 +316,7 @@ mod tests {
 
     #[test]
     fn guest_output_keeps_only_the_tail_of_stderr() {
-        let out = GuestOutput::new("abc", "stderr", true);
+        let out = GuestOutput::new("abc", "stderr", true, OutputBudget::default());
         for _ in 0..1000 {
             out.write_bytes(b"0123456789\n");
         }
@@ -252,5 +324,26 @@ mod tests {
         let tail = out.finish();
         assert!(tail.len() <= STDERR_TAIL);
         assert!(tail.ends_with("last words"));
+    }
+
+    #[test]
+    fn a_revision_forwards_at_most_its_budget_of_lines_and_bytes_and_counts_the_rest() {
+        let budget = OutputBudget::default();
+        let out = GuestOutput::new("abc", "stdout", false, budget.clone());
+        let err = GuestOutput::new("abc", "stderr", true, budget.clone());
+        for _ in 0..MAX_OUTPUT_LINES / 2 {
+            out.write_bytes(b"line\n");
+            err.write_bytes(b"line\n");
+        }
+        assert!(!budget.admit(1), "the line cap is shared by both streams");
+        let spent = budget.inner.lock().unwrap().dropped_lines;
+        assert_eq!(spent, 1);
+
+        let budget = OutputBudget::default();
+        assert!(budget.admit(MAX_OUTPUT_BYTES as usize - 10));
+        assert!(!budget.admit(11), "the byte cap counts each line's length");
+        assert!(budget.admit(10));
+        let spent = budget.inner.lock().unwrap();
+        assert_eq!((spent.dropped_lines, spent.dropped_bytes), (1, 11));
     }
 }
