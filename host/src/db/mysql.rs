@@ -104,7 +104,18 @@ pub struct MysqlBackend {
     /// Whether the server has `@@in_transaction` (MariaDB does, MySQL does
     /// not); unknown until first asked.
     can_ask_transaction: Option<bool>,
+    /// The savepoint `begin` sets in the transaction it opens, named
+    /// afresh each time so a revision cannot guess it: a COMMIT or
+    /// ROLLBACK deletes it, and `commit` releases it before COMMIT, so a
+    /// transaction the revision ended and began again is never committed
+    /// as the host's.
+    marker: Option<String>,
+    /// The check found the transaction ended; cleared by `begin`.
+    ended: bool,
 }
+
+/// MySQL's error number for a savepoint that does not exist.
+const NO_SUCH_SAVEPOINT: &str = "1305";
 
 impl MysqlBackend {
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
@@ -113,6 +124,8 @@ impl MysqlBackend {
             next_cursor: 0,
             in_transaction: false,
             can_ask_transaction: None,
+            marker: None,
+            ended: false,
         })
     }
 
@@ -154,6 +167,51 @@ impl MysqlBackend {
         }
     }
 
+    /// `BEGIN` and the marker savepoint, as one text.
+    fn begin_sql(&self) -> String {
+        match &self.marker {
+            Some(marker) => format!("BEGIN; SAVEPOINT {marker}"),
+            None => "BEGIN".to_string(),
+        }
+    }
+
+    /// Streams the rows of `sql`, decoding each as it arrives (the first
+    /// `keys` columns too, counted apart), and stops with
+    /// [`super::result_too_large`] once they pass `max_bytes`. Returns the
+    /// column names past `keys` when there was a row.
+    async fn fetch_bounded(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        keys: usize,
+        max_bytes: usize,
+    ) -> Result<(Option<Vec<String>>, Vec<Vec<Value>>), DbError> {
+        use futures::TryStreamExt;
+        let args = arguments(params)?;
+        let mut columns = None;
+        let mut rows = Vec::new();
+        let mut bytes = 0usize;
+        let mut stream = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&mut self.conn);
+        while let Some(row) = stream.try_next().await.map_err(db_err)? {
+            if columns.is_none() {
+                columns = Some(
+                    row.columns()
+                        .iter()
+                        .skip(keys)
+                        .map(|c| c.name().to_string())
+                        .collect(),
+                );
+            }
+            let values = decode_row(&row, 0)?;
+            bytes += super::row_size(&values[keys.min(values.len())..]);
+            if bytes > max_bytes {
+                return Err(super::result_too_large("the query", max_bytes));
+            }
+            rows.push(values);
+        }
+        Ok((columns, rows))
+    }
+
     /// After a statement that may have committed implicitly (DDL), opens a
     /// new transaction if the server says none is open any more.
     async fn reopen_after(&mut self, sql: &str) -> Result<(), DbError> {
@@ -173,7 +231,10 @@ impl MysqlBackend {
                     "a statement committed the transaction implicitly (MySQL DDL); opening a new one"
                 );
                 self.can_ask_transaction = Some(true);
-                self.run("BEGIN").await?;
+                // The marker goes with it: the commit was MySQL's own, and
+                // the broker recorded the failed state before the statement.
+                let begin = self.begin_sql();
+                self.run(&begin).await?;
             }
             Ok(_) => self.can_ask_transaction = Some(true),
             Err(e) => {
@@ -402,18 +463,85 @@ impl Connection for MysqlBackend {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.run("BEGIN").await?;
+        self.marker = Some(format!("aludel_{:016x}", rand::random::<u64>()));
+        self.ended = false;
+        // One round trip: the server runs both.
+        let begin = self.begin_sql();
+        if let Err(e) = self.run(&begin).await {
+            self.marker = None;
+            return Err(e);
+        }
         self.in_transaction = true;
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
         self.in_transaction = false;
-        self.run("COMMIT").await.map(|_| ())
+        let Some(marker) = self.marker.take() else {
+            return self.run("COMMIT").await.map(|_| ());
+        };
+        // When the RELEASE fails the server runs nothing after it.
+        let sql = format!("RELEASE SAVEPOINT {marker}; COMMIT");
+        match self.run(&sql).await {
+            Err(e) if e.code.as_deref() == Some(NO_SUCH_SAVEPOINT) => {
+                self.ended = true;
+                let _ = self.run("ROLLBACK").await;
+                Err(DbError::transaction_ended(
+                    "the savepoint aludel set at BEGIN was gone before its COMMIT",
+                ))
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn transaction_ended(&mut self) -> Result<bool, DbError> {
+        if self.ended {
+            return Ok(true);
+        }
+        let Some(marker) = self.marker.clone() else {
+            return Ok(false);
+        };
+        match self
+            .run(&format!("RELEASE SAVEPOINT {marker}; SAVEPOINT {marker}"))
+            .await
+        {
+            Ok(_) => Ok(false),
+            Err(e) if e.code.as_deref() == Some(NO_SUCH_SAVEPOINT) => {
+                self.ended = true;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        max_bytes: usize,
+    ) -> Result<RowSet, DbError> {
+        let (columns, rows) = self.fetch_bounded(sql, params, 0, max_bytes).await?;
+        let columns = match columns {
+            Some(columns) => columns,
+            None => {
+                let statement = (&mut self.conn)
+                    .prepare(AssertSqlSafe(sql).into_sql_str())
+                    .await
+                    .map_err(db_err)?;
+                statement
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect()
+            }
+        };
+        self.reopen_after(sql).await?;
+        Ok(RowSet { columns, rows })
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.in_transaction = false;
+        self.marker = None;
         // ROLLBACK without a transaction (after an implicit commit) is a no-op.
         self.run("ROLLBACK").await.map(|_| ())
     }
@@ -505,20 +633,29 @@ impl Connection for MysqlBackend {
         let Some(limit) = cursor.batch_size(max) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
-            .bind(cursor.position)
-            .bind(i64::from(limit))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(db_err)?;
-        let position = match rows.last() {
-            Some(last) => last.try_get::<i64, _>(0).map_err(db_err)?,
-            None => cursor.position,
+        let page = CURSOR_TABLE.page(&cursor.name);
+        let params = vec![
+            Value::Integer(cursor.position),
+            Value::Integer(i64::from(limit)),
+        ];
+        let (_, mut rows) = self
+            .fetch_bounded(
+                &page,
+                params,
+                TempTableCursor::KEY_COLUMNS,
+                cursor.max_bytes,
+            )
+            .await?;
+        // The key leads each row: the next page starts after the last.
+        let position = match rows.last().and_then(|r| r.first()) {
+            Some(Value::Integer(key)) => *key,
+            _ => cursor.position,
         };
         cursor.record_batch(limit, rows.len(), position);
-        rows.iter()
-            .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
-            .collect()
+        for row in &mut rows {
+            row.drain(..TempTableCursor::KEY_COLUMNS);
+        }
+        Ok(rows)
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
