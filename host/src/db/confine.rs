@@ -615,6 +615,14 @@ fn refuse_in_routine(statement: &[Token<'_>]) -> Result<(), Refused> {
     Ok(())
 }
 
+/// Whether any statement of MySQL text `sql` may commit the open
+/// transaction implicitly: the one rule, used by the broker (the failed
+/// state first) and by the MySQL backend (a new transaction after).
+pub fn mysql_may_commit_implicitly(sql: &str) -> bool {
+    let tokens = lex(Dialect::Mysql, sql, false);
+    split(&tokens).into_iter().any(mysql_may_commit)
+}
+
 /// Whether a MySQL statement may commit the open transaction: anything but
 /// plain DML, queries and `SET` may (DDL, account statements, `CALL` and
 /// `EXECUTE` of SQL the lexer cannot see, `SET PASSWORD`).

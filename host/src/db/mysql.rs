@@ -249,40 +249,8 @@ impl MysqlBackend {
 /// Whether a statement can end the open transaction: anything but plain
 /// DML and queries may (DDL, `LOCK TABLES`, `CALL`, ...).
 fn may_commit_implicitly(sql: &str) -> bool {
-    let first = first_keyword(sql);
-    !matches!(
-        first.as_str(),
-        "SELECT"
-            | "INSERT"
-            | "UPDATE"
-            | "DELETE"
-            | "REPLACE"
-            | "WITH"
-            | "VALUES"
-            | "TABLE"
-            | "SET"
-            | "DO"
-    )
-}
-
-/// The first word of a statement, upper-cased, skipping whitespace,
-/// parentheses and comments.
-fn first_keyword(sql: &str) -> String {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
-        if let Some(r) = rest.strip_prefix("--").or_else(|| rest.strip_prefix('#')) {
-            rest = r.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            break;
-        }
-    }
-    rest.chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase()
+    // Any statement of a script, not only its first.
+    super::confine::mysql_may_commit_implicitly(sql)
 }
 
 fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
@@ -802,6 +770,9 @@ mod tests {
         assert!(!may_commit_implicitly("-- c\n(SELECT 1)"));
         assert!(may_commit_implicitly("ALTER TABLE t ADD c INT"));
         assert!(may_commit_implicitly("create table t (x int)"));
+        assert!(may_commit_implicitly(
+            "INSERT INTO t VALUES (1); CREATE TABLE u (x INT)"
+        ));
     }
 
     #[test]
