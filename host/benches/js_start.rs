@@ -53,6 +53,8 @@ async fn run(
         direction: Direction::Upgrade,
         args: "{}",
         offline: false,
+        own_tables: &[],
+        failed_state: None,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut conn = conn;

@@ -175,6 +175,8 @@ async fn run_dir(
         direction,
         args: "{}",
         offline: false,
+        own_tables: &[],
+        failed_state: None,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut owned = conn.take().expect("connection");

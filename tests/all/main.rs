@@ -11,6 +11,7 @@ mod failures;
 mod guarantees;
 mod hostile;
 mod hostile_time;
+mod hostile_tx;
 mod js;
 mod library;
 mod mysql;

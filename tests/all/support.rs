@@ -16,6 +16,7 @@ pub struct Fixtures {
     pub transform: PathBuf,
     pub not_a_revision: PathBuf,
     pub seed: PathBuf,
+    pub hostile: PathBuf,
 }
 
 fn workspace_root() -> PathBuf {
@@ -51,6 +52,7 @@ pub fn fixtures() -> &'static Fixtures {
             transform: out.join("transform.wasm"),
             not_a_revision: out.join("not-a-revision.wasm"),
             seed: out.join("seed.wasm"),
+            hostile: out.join("hostile.wasm"),
         }
     })
 }

@@ -13,6 +13,7 @@
 //! queries) and `values` reads and writes the WIT text forms of dates,
 //! times and decimals.
 
+pub mod confine;
 pub mod dialect;
 mod mysql;
 pub mod offline;
@@ -69,6 +70,71 @@ pub enum Value {
     Decimal(String),
     Json(String),
     Uuid(String),
+}
+
+impl Value {
+    /// About how many bytes the value holds in host memory: what the
+    /// broker's byte caps count (docs/runtime.md, "Memory").
+    pub fn size(&self) -> usize {
+        const FIXED: usize = std::mem::size_of::<Value>();
+        FIXED
+            + match self {
+                Value::Null | Value::Boolean(_) | Value::Integer(_) | Value::Float(_) => 0,
+                Value::Blob(b) => b.len(),
+                Value::Text(s)
+                | Value::Date(s)
+                | Value::Time(s)
+                | Value::Timestamp(s)
+                | Value::Timestamptz(s)
+                | Value::Decimal(s)
+                | Value::Json(s)
+                | Value::Uuid(s) => s.len(),
+            }
+    }
+}
+
+/// The bytes of one row, as [`Value::size`] counts them.
+pub fn row_size(row: &[Value]) -> usize {
+    row.iter().map(Value::size).sum()
+}
+
+/// A result grew past the byte cap the broker set: the revision fails
+/// with an error saying what to use instead.
+pub fn result_too_large(what: &str, max_bytes: usize) -> DbError {
+    DbError {
+        message: format!(
+            "{what} returned more than {} MiB, the most one call may return \
+             (half the revision's memory limit): read it with a cursor in smaller batches, \
+             or select fewer or smaller columns",
+            max_bytes >> 20
+        ),
+        code: Some(CAP_CODE.to_string()),
+    }
+}
+
+/// The code of a [`DbError`] for a cap of the broker's.
+pub const CAP_CODE: &str = "aludel:cap";
+
+/// The code of a [`DbError`] that says a revision ended the transaction
+/// aludel ran it in (the second line of the confinement, see
+/// [`Connection::transaction_ended`]).
+pub const TRANSACTION_ENDED_CODE: &str = "aludel:transaction-ended";
+
+impl DbError {
+    /// The transaction the host opened was ended by the revision.
+    pub fn transaction_ended(how: &str) -> Self {
+        DbError {
+            message: format!(
+                "the revision ended the transaction aludel ran it in ({how}); \
+                 what it had done before that was committed and cannot be rolled back"
+            ),
+            code: Some(TRANSACTION_ENDED_CODE.to_string()),
+        }
+    }
+
+    pub fn is_transaction_ended(&self) -> bool {
+        self.code.as_deref() == Some(TRANSACTION_ENDED_CODE)
+    }
 }
 
 /// A whole query result.
@@ -251,6 +317,9 @@ pub struct Cursor {
     pub(crate) columns: Vec<String>,
     pub(crate) position: i64,
     pub(crate) exhausted: bool,
+    /// The most bytes one batch may hold (set by the broker; see
+    /// [`Value::size`]).
+    pub(crate) max_bytes: usize,
 }
 
 impl Cursor {
@@ -261,6 +330,7 @@ impl Cursor {
             columns,
             position: 0,
             exhausted: false,
+            max_bytes: usize::MAX,
         }
     }
 
@@ -381,6 +451,34 @@ pub trait Connection: Send {
     /// the offline recorder reaches nothing.
     async fn dangerous_privileges(&mut self) -> Result<Vec<Privilege>, DbError> {
         Ok(Vec::new())
+    }
+
+    /// Whether the transaction [`begin`](Connection::begin) opened has
+    /// been ended since (by a revision: the second line of the
+    /// confinement, which no lexer can be fooled past). Asked only where a
+    /// revision failed or a dry run ends, so it may cost a round trip.
+    /// PostgreSQL compares the transaction id taken at BEGIN; MySQL checks
+    /// a savepoint BEGIN set, which a COMMIT or ROLLBACK deletes. The
+    /// default (SQLite, whose authorizer refuses every transaction
+    /// statement, and the offline recorder) says no.
+    async fn transaction_ended(&mut self) -> Result<bool, DbError> {
+        Ok(false)
+    }
+
+    /// [`query`](Connection::query), failing with
+    /// [`result_too_large`] once the rows decoded pass `max_bytes`. A
+    /// backend that can stream stops early; the default checks after.
+    async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        max_bytes: usize,
+    ) -> Result<RowSet, DbError> {
+        let set = self.query(sql, params).await?;
+        if set.rows.iter().map(|r| row_size(r)).sum::<usize>() > max_bytes {
+            return Err(result_too_large("the query", max_bytes));
+        }
+        Ok(set)
     }
 
     async fn open_cursor(&mut self, sql: &str, params: Vec<Value>) -> Result<Cursor, DbError>;

@@ -113,11 +113,22 @@ pub struct MysqlBackend {
     /// Whether the server has `@@in_transaction` (MariaDB does, MySQL does
     /// not); unknown until first asked.
     can_ask_transaction: Option<bool>,
+    /// The savepoint `begin` sets in the transaction it opens, named
+    /// afresh each time so a revision cannot guess it: a COMMIT or
+    /// ROLLBACK deletes it, and `commit` releases it before COMMIT, so a
+    /// transaction the revision ended and began again is never committed
+    /// as the host's.
+    marker: Option<String>,
+    /// The check found the transaction ended; cleared by `begin`.
+    ended: bool,
 }
 
 /// MySQL's error number for a lock wait that gave up (row locks after
 /// `innodb_lock_wait_timeout`, metadata locks after `lock_wait_timeout`).
 const LOCK_WAIT_TIMEOUT: &str = "1205";
+
+/// MySQL's error number for a savepoint that does not exist.
+const NO_SUCH_SAVEPOINT: &str = "1305";
 
 impl MysqlBackend {
     pub async fn connect_with(url: &str, session: &Session) -> Result<Self, ConnectError> {
@@ -160,6 +171,8 @@ impl MysqlBackend {
             next_cursor: 0,
             in_transaction: false,
             can_ask_transaction: None,
+            marker: None,
+            ended: false,
         })
     }
 
@@ -231,6 +244,51 @@ impl MysqlBackend {
         }
     }
 
+    /// `BEGIN` and the marker savepoint, as one text.
+    fn begin_sql(&self) -> String {
+        match &self.marker {
+            Some(marker) => format!("BEGIN; SAVEPOINT {marker}"),
+            None => "BEGIN".to_string(),
+        }
+    }
+
+    /// Streams the rows of `sql`, decoding each as it arrives (the first
+    /// `keys` columns too, counted apart), and stops with
+    /// [`super::result_too_large`] once they pass `max_bytes`. Returns the
+    /// column names past `keys` when there was a row.
+    async fn fetch_bounded(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        keys: usize,
+        max_bytes: usize,
+    ) -> Result<(Option<Vec<String>>, Vec<Vec<Value>>), DbError> {
+        use futures::TryStreamExt;
+        let args = arguments(params)?;
+        let mut columns = None;
+        let mut rows = Vec::new();
+        let mut bytes = 0usize;
+        let mut stream = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&mut self.conn);
+        while let Some(row) = stream.try_next().await.map_err(db_err)? {
+            if columns.is_none() {
+                columns = Some(
+                    row.columns()
+                        .iter()
+                        .skip(keys)
+                        .map(|c| c.name().to_string())
+                        .collect(),
+                );
+            }
+            let values = decode_row(&row, 0)?;
+            bytes += super::row_size(&values[keys.min(values.len())..]);
+            if bytes > max_bytes {
+                return Err(super::result_too_large("the query", max_bytes));
+            }
+            rows.push(values);
+        }
+        Ok((columns, rows))
+    }
+
     /// After a statement that may have committed implicitly (DDL), opens a
     /// new transaction if the server says none is open any more.
     async fn reopen_after(&mut self, sql: &str) -> Result<(), DbError> {
@@ -250,7 +308,10 @@ impl MysqlBackend {
                     "a statement committed the transaction implicitly (MySQL DDL); opening a new one"
                 );
                 self.can_ask_transaction = Some(true);
-                self.run("BEGIN").await?;
+                // The marker goes with it: the commit was MySQL's own, and
+                // the broker recorded the failed state before the statement.
+                let begin = self.begin_sql();
+                self.run(&begin).await?;
             }
             Ok(_) => self.can_ask_transaction = Some(true),
             Err(e) => {
@@ -265,40 +326,8 @@ impl MysqlBackend {
 /// Whether a statement can end the open transaction: anything but plain
 /// DML and queries may (DDL, `LOCK TABLES`, `CALL`, ...).
 fn may_commit_implicitly(sql: &str) -> bool {
-    let first = first_keyword(sql);
-    !matches!(
-        first.as_str(),
-        "SELECT"
-            | "INSERT"
-            | "UPDATE"
-            | "DELETE"
-            | "REPLACE"
-            | "WITH"
-            | "VALUES"
-            | "TABLE"
-            | "SET"
-            | "DO"
-    )
-}
-
-/// The first word of a statement, upper-cased, skipping whitespace,
-/// parentheses and comments.
-fn first_keyword(sql: &str) -> String {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
-        if let Some(r) = rest.strip_prefix("--").or_else(|| rest.strip_prefix('#')) {
-            rest = r.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            break;
-        }
-    }
-    rest.chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase()
+    // Any statement of a script, not only its first.
+    super::confine::mysql_may_commit_implicitly(sql)
 }
 
 fn arguments(params: Vec<Value>) -> Result<MySqlArguments, DbError> {
@@ -489,18 +518,85 @@ impl Connection for MysqlBackend {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.run("BEGIN").await?;
+        self.marker = Some(format!("aludel_{:016x}", rand::random::<u64>()));
+        self.ended = false;
+        // One round trip: the server runs both.
+        let begin = self.begin_sql();
+        if let Err(e) = self.run(&begin).await {
+            self.marker = None;
+            return Err(e);
+        }
         self.in_transaction = true;
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
         self.in_transaction = false;
-        self.run("COMMIT").await.map(|_| ())
+        let Some(marker) = self.marker.take() else {
+            return self.run("COMMIT").await.map(|_| ());
+        };
+        // When the RELEASE fails the server runs nothing after it.
+        let sql = format!("RELEASE SAVEPOINT {marker}; COMMIT");
+        match self.run(&sql).await {
+            Err(e) if e.code.as_deref() == Some(NO_SUCH_SAVEPOINT) => {
+                self.ended = true;
+                let _ = self.run("ROLLBACK").await;
+                Err(DbError::transaction_ended(
+                    "the savepoint aludel set at BEGIN was gone before its COMMIT",
+                ))
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn transaction_ended(&mut self) -> Result<bool, DbError> {
+        if self.ended {
+            return Ok(true);
+        }
+        let Some(marker) = self.marker.clone() else {
+            return Ok(false);
+        };
+        match self
+            .run(&format!("RELEASE SAVEPOINT {marker}; SAVEPOINT {marker}"))
+            .await
+        {
+            Ok(_) => Ok(false),
+            Err(e) if e.code.as_deref() == Some(NO_SUCH_SAVEPOINT) => {
+                self.ended = true;
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        max_bytes: usize,
+    ) -> Result<RowSet, DbError> {
+        let (columns, rows) = self.fetch_bounded(sql, params, 0, max_bytes).await?;
+        let columns = match columns {
+            Some(columns) => columns,
+            None => {
+                let statement = (&mut self.conn)
+                    .prepare(AssertSqlSafe(sql).into_sql_str())
+                    .await
+                    .map_err(db_err)?;
+                statement
+                    .columns()
+                    .iter()
+                    .map(|c| c.name().to_string())
+                    .collect()
+            }
+        };
+        self.reopen_after(sql).await?;
+        Ok(RowSet { columns, rows })
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.in_transaction = false;
+        self.marker = None;
         // ROLLBACK without a transaction (after an implicit commit) is a no-op.
         self.run("ROLLBACK").await.map(|_| ())
     }
@@ -599,20 +695,29 @@ impl Connection for MysqlBackend {
         let Some(limit) = cursor.batch_size(max) else {
             return Ok(Vec::new());
         };
-        let rows = sqlx::query(AssertSqlSafe(CURSOR_TABLE.page(&cursor.name)))
-            .bind(cursor.position)
-            .bind(i64::from(limit))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(db_err)?;
-        let position = match rows.last() {
-            Some(last) => last.try_get::<i64, _>(0).map_err(db_err)?,
-            None => cursor.position,
+        let page = CURSOR_TABLE.page(&cursor.name);
+        let params = vec![
+            Value::Integer(cursor.position),
+            Value::Integer(i64::from(limit)),
+        ];
+        let (_, mut rows) = self
+            .fetch_bounded(
+                &page,
+                params,
+                TempTableCursor::KEY_COLUMNS,
+                cursor.max_bytes,
+            )
+            .await?;
+        // The key leads each row: the next page starts after the last.
+        let position = match rows.last().and_then(|r| r.first()) {
+            Some(Value::Integer(key)) => *key,
+            _ => cursor.position,
         };
         cursor.record_batch(limit, rows.len(), position);
-        rows.iter()
-            .map(|r| decode_row(r, TempTableCursor::KEY_COLUMNS))
-            .collect()
+        for row in &mut rows {
+            row.drain(..TempTableCursor::KEY_COLUMNS);
+        }
+        Ok(rows)
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {
@@ -839,6 +944,9 @@ mod tests {
         assert!(!may_commit_implicitly("-- c\n(SELECT 1)"));
         assert!(may_commit_implicitly("ALTER TABLE t ADD c INT"));
         assert!(may_commit_implicitly("create table t (x int)"));
+        assert!(may_commit_implicitly(
+            "INSERT INTO t VALUES (1); CREATE TABLE u (x INT)"
+        ));
     }
 
     #[test]

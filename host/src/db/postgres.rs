@@ -66,7 +66,17 @@ pub struct PostgresBackend {
     /// The first statement that failed in the current transaction: the
     /// server has aborted it, and `COMMIT` would silently roll back.
     aborted: Option<DbError>,
+    /// The id of the transaction `begin` opened, read in the same round
+    /// trip: `commit` refuses to commit any other (a revision that ended
+    /// aludel's transaction and began one of its own).
+    xid: Option<i64>,
+    /// The check found the transaction ended; cleared by `begin`.
+    ended: bool,
 }
+
+/// The message of the check `commit` sends before COMMIT, which a
+/// revision cannot spoof: it names only pg_catalog objects.
+const ENDED_MARK: &str = "aludel: the transaction was ended by the revision";
 
 async fn open(url: &str, application_name: &str) -> Result<PgConnection, ConnectError> {
     let failed = |source| ConnectError::Failed {
@@ -141,6 +151,8 @@ impl PostgresBackend {
             next_cursor: 0,
             in_transaction: false,
             aborted: None,
+            xid: None,
+            ended: false,
         })
     }
 
@@ -216,6 +228,50 @@ impl PostgresBackend {
         match self.note(result) {
             Ok(rows) => Ok(rows),
             Err(e) => Err(self.explain_lock_wait(e).await),
+        }
+    }
+
+    /// Streams the rows of `sql`, decoding each as it arrives, and stops
+    /// with [`super::result_too_large`] once they pass `max_bytes`: a
+    /// result is never held whole before it is counted. Returns the column
+    /// names when there was a row.
+    async fn fetch_bounded(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        max_bytes: usize,
+    ) -> Result<(Option<Vec<String>>, Vec<Vec<Value>>), DbError> {
+        use futures::TryStreamExt;
+        let args = arguments(params)?;
+        let mut columns = None;
+        let mut rows = Vec::new();
+        let mut bytes = 0usize;
+        let outcome = {
+            let mut stream = sqlx::query_with(AssertSqlSafe(sql), args)
+                .persistent(false)
+                .fetch(&mut self.conn);
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(row)) => {
+                        if columns.is_none() {
+                            columns = Some(column_names_of(&row));
+                        }
+                        let values = decode_row(&row)?;
+                        bytes += super::row_size(&values);
+                        if bytes > max_bytes {
+                            break Err(None);
+                        }
+                        rows.push(values);
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(Some(e)),
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => Ok((columns, rows)),
+            Err(Some(e)) => Err(self.note(Err::<(), _>(e)).unwrap_err()),
+            Err(None) => Err(super::result_too_large("the query", max_bytes)),
         }
     }
 
@@ -534,9 +590,17 @@ impl Connection for PostgresBackend {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        self.script("BEGIN").await?;
+        // The transaction id rides with BEGIN (one round trip); it is
+        // assigned now rather than at the first write, which a revision's
+        // transaction makes anyway (its version-table row).
+        let result = sqlx::raw_sql("BEGIN; SELECT pg_catalog.txid_current()")
+            .fetch_all(&mut self.conn)
+            .await;
+        let rows = self.note(result)?;
+        self.xid = rows.first().and_then(|row| row.try_get::<i64, _>(0).ok());
         self.in_transaction = true;
         self.aborted = None;
+        self.ended = false;
         Ok(())
     }
 
@@ -553,15 +617,73 @@ impl Connection for PostgresBackend {
                 code: first.code,
             });
         }
-        let result = self.script("COMMIT").await;
+        let result = match self.xid.take() {
+            // The check and COMMIT in one round trip: when the check raises,
+            // the server skips the COMMIT.
+            Some(xid) => {
+                let sql = format!(
+                    "DO $aludel$ BEGIN IF pg_catalog.txid_current() OPERATOR(pg_catalog.<>) {xid} \
+                     THEN RAISE EXCEPTION '{ENDED_MARK}'; END IF; END $aludel$; COMMIT"
+                );
+                self.script(&sql).await
+            }
+            None => self.script("COMMIT").await,
+        };
+        if let Err(e) = &result
+            && e.message.contains(ENDED_MARK)
+        {
+            self.ended = true;
+            let _ = self.rollback().await;
+            return Err(DbError::transaction_ended(
+                "its transaction id changed before aludel's COMMIT",
+            ));
+        }
         // A failed COMMIT (a deferred constraint) ends the transaction too.
         self.in_transaction = false;
         result.map(|_| ())
     }
 
+    async fn transaction_ended(&mut self) -> Result<bool, DbError> {
+        if self.ended {
+            return Ok(true);
+        }
+        let Some(xid) = self.xid else {
+            return Ok(false);
+        };
+        if self.aborted.is_some() {
+            // An aborted transaction answers nothing but ROLLBACK. Nothing
+            // but a top-level transaction statement can end one on
+            // PostgreSQL (procedures and DO blocks cannot inside a
+            // transaction block), and the first line refuses those.
+            return Ok(false);
+        }
+        let now: i64 = sqlx::query_scalar("SELECT pg_catalog.txid_current()")
+            .persistent(false)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(DbError::from)?;
+        self.ended = now != xid;
+        Ok(self.ended)
+    }
+
+    async fn query_bounded(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        max_bytes: usize,
+    ) -> Result<RowSet, DbError> {
+        let (columns, rows) = self.fetch_bounded(sql, params.clone(), max_bytes).await?;
+        let columns = match columns {
+            Some(columns) => columns,
+            None => self.column_names(sql, &params).await?,
+        };
+        Ok(RowSet { columns, rows })
+    }
+
     async fn rollback(&mut self) -> Result<(), DbError> {
         self.in_transaction = false;
         self.aborted = None;
+        self.xid = None;
         // Outside a transaction PostgreSQL only warns: the state we want.
         self.script("ROLLBACK").await.map(|_| ())
     }
@@ -667,10 +789,12 @@ impl Connection for PostgresBackend {
             "FETCH FORWARD {limit} FROM {}",
             quote(Dialect::Postgresql, &cursor.name)
         );
-        let rows = self.fetch(&sql, Vec::new()).await?;
+        let (_, rows) = self
+            .fetch_bounded(&sql, Vec::new(), cursor.max_bytes)
+            .await?;
         let position = cursor.position + rows.len() as i64;
         cursor.record_batch(limit, rows.len(), position);
-        rows.iter().map(decode_row).collect()
+        Ok(rows)
     }
 
     async fn close_cursor(&mut self, cursor: Cursor) -> Result<(), DbError> {

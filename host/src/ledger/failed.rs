@@ -9,7 +9,7 @@
 //! every backend has it without code of its own.
 
 use crate::db::dialect::{is_missing_table, placeholders, quote};
-use crate::db::{Connection, DbError, Value};
+use crate::db::{Connection, DbError, Dialect, Statement, Value};
 use crate::graph::Direction;
 
 use super::history::{direction_text, parse_direction};
@@ -70,15 +70,7 @@ pub async fn record(
 ) -> Result<(), DbError> {
     let dialect = conn.dialect();
     let table = quote(dialect, &table_for(version_table));
-    conn.execute_script(&format!(
-        "CREATE TABLE IF NOT EXISTS {table} (\
-         revision VARCHAR(32) NOT NULL PRIMARY KEY, \
-         direction VARCHAR(16) NOT NULL, \
-         failed_at VARCHAR(40) NOT NULL, \
-         error TEXT NOT NULL, \
-         statements TEXT NOT NULL)"
-    ))
-    .await?;
+    ensure_table(conn, version_table).await?;
     let p = placeholders(dialect, 5);
     conn.execute(
         &format!("DELETE FROM {table} WHERE revision = {}", p[0]),
@@ -124,4 +116,63 @@ pub async fn clear(
         Err(e) if is_missing_table(&e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Creates the table of failures if it is missing. On MySQL this commits
+/// implicitly: callers do it outside a revision's transaction.
+pub async fn ensure_table(conn: &mut dyn Connection, version_table: &str) -> Result<(), DbError> {
+    let table = quote(conn.dialect(), &table_for(version_table));
+    conn.execute_script(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\
+         revision VARCHAR(32) NOT NULL PRIMARY KEY, \
+         direction VARCHAR(16) NOT NULL, \
+         failed_at VARCHAR(40) NOT NULL, \
+         error TEXT NOT NULL, \
+         statements TEXT NOT NULL)"
+    ))
+    .await
+    .map(drop)
+}
+
+/// The statements that record `failure` (replacing an earlier one of the
+/// same revision) in a table that exists, for a batch: what the broker runs
+/// before a statement that may commit implicitly.
+pub fn record_statements(
+    dialect: Dialect,
+    version_table: &str,
+    failure: &FailedRevision,
+) -> Vec<Statement> {
+    let table = quote(dialect, &table_for(version_table));
+    let p = placeholders(dialect, 5);
+    let statements = serde_json::to_string(&failure.statements).unwrap_or_else(|_| "[]".into());
+    vec![
+        clear_statement(dialect, version_table, &failure.revision),
+        Statement::new(
+            format!(
+                "INSERT INTO {table} (revision, direction, failed_at, error, statements) \
+                 VALUES ({}, {}, {}, {}, {})",
+                p[0], p[1], p[2], p[3], p[4]
+            ),
+            vec![
+                Value::Text(failure.revision.clone()),
+                Value::Text(direction_text(Some(failure.direction)).to_string()),
+                Value::Text(failure.failed_at.clone()),
+                Value::Text(failure.error.clone()),
+                Value::Text(statements),
+            ],
+        ),
+    ]
+}
+
+/// The statement that forgets the failure of `revision`, for a batch (the
+/// table exists).
+pub fn clear_statement(dialect: Dialect, version_table: &str, revision: &str) -> Statement {
+    Statement::new(
+        format!(
+            "DELETE FROM {} WHERE revision = {}",
+            quote(dialect, &table_for(version_table)),
+            placeholders(dialect, 1)[0]
+        ),
+        vec![Value::Text(revision.to_string())],
+    )
 }

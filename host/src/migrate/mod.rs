@@ -211,7 +211,22 @@ impl<'a> Migrator<'a> {
                             return Err(Error::database("committing", e).into());
                         }
                     }
-                    End::Rollback => self.rollback().await,
+                    End::Rollback => {
+                        // A dry run must leave nothing: if a revision ended
+                        // its transaction, what it did before is committed,
+                        // and the run must not say it rolled everything back.
+                        let ended = self.conn().transaction_ended().await.unwrap_or(true);
+                        self.rollback().await;
+                        if ended {
+                            return Err(Error::database(
+                                "ending the dry run",
+                                crate::db::DbError::transaction_ended(
+                                    "a revision of the dry run ended it",
+                                ),
+                            )
+                            .into());
+                        }
+                    }
                     End::InBody | End::Outside => {}
                 }
                 Ok(value)

@@ -12,7 +12,7 @@ use crate::graph::{Direction, Step};
 use crate::ledger::{FailedRevision, Outcome, head_changes, now_rfc3339};
 use crate::plugins;
 use crate::project::{Revision, Runner, TransactionMode, checksum};
-use crate::runtime::{Job, Prepared, Runtime};
+use crate::runtime::{FailedStateHook, Job, Prepared, Runtime};
 
 /// Why a group stopped: its transaction could not begin or commit (an
 /// error of its own), or one of its steps failed.
@@ -37,6 +37,9 @@ struct StepFailure {
     started: (String, Instant),
     /// The steps of the same group that had succeeded, rolled back with it.
     done: Vec<String>,
+    /// The revision ended the transaction aludel opened for it (the
+    /// backend's second line found it): what it did before is committed.
+    ended: bool,
 }
 
 impl Migrator<'_> {
@@ -84,6 +87,19 @@ impl Migrator<'_> {
             // first revision's transaction rather than in the middle of it.
             let (conn, ledger) = self.parts();
             ledger.ensure_version_table(conn).await?;
+        }
+        if !plan.is_empty()
+            && !self.dry_run
+            && self.offline.is_none()
+            && (!transactional_ddl || modes.contains(&TransactionMode::None))
+        {
+            // The failed state may be recorded before a revision's body
+            // (transaction = "none") or inside its transaction (MySQL): the
+            // table is made first, outside any transaction.
+            let table = self.ledger.version_table().to_string();
+            crate::ledger::failed::ensure_table(self.conn(), &table)
+                .await
+                .map_err(|e| Error::database("creating the failed-state table", e))?;
         }
         if !plan.is_empty() && !self.dry_run && self.offline.is_none() {
             // Outside any transaction, for the same reason; a dry run
@@ -141,6 +157,7 @@ impl Migrator<'_> {
                 writes,
                 started,
                 done: done.iter().map(|d| d.revision.clone()).collect(),
+                ended: false,
             }))
         };
         // The plan was made from heads read moments ago under the run
@@ -177,7 +194,14 @@ impl Migrator<'_> {
                     plan[k].apply(&mut group_heads);
                     done.push(step);
                 }
-                Err((e, writes)) => return Err(failure(k, e, writes, started, &done)),
+                Err((e, writes)) => {
+                    let ended = group.in_transaction() && self.transaction_was_ended(&e).await;
+                    let mut failed = failure(k, e, writes, started, &done);
+                    if let GroupError::Step(f) = &mut failed {
+                        f.ended = ended;
+                    }
+                    return Err(failed);
+                }
             }
         }
         Ok((group_heads, done))
@@ -195,9 +219,41 @@ impl Migrator<'_> {
     ) -> Error {
         let step = &plan[failure.at];
         let in_transaction = group.in_transaction();
-        // What a rollback could not undo must not be forgotten.
+        let online = self.offline.is_none() && !self.dry_run;
+        // What a rollback could not undo must not be forgotten. Outside a
+        // transaction: any write. On MySQL: whatever an implicit commit
+        // carried, which carried the failed state recorded before it, so
+        // the row tells (the rollback took it away otherwise).
+        let implicit_commit = if in_transaction && !self.conn().transactional_ddl() && online {
+            let (conn, ledger) = self.parts();
+            match ledger.failures(conn).await {
+                Ok(failures) => failures.iter().any(|f| f.revision == step.revision),
+                Err(_) => !failure.writes.is_empty(),
+            }
+        } else {
+            false
+        };
         let partial =
-            !failure.writes.is_empty() && (!in_transaction || !self.conn().transactional_ddl());
+            failure.ended || implicit_commit || (!failure.writes.is_empty() && !in_transaction);
+        if !partial && !in_transaction && online {
+            // The failed state recorded before the body: nothing stands.
+            let (conn, ledger) = self.parts();
+            if let Err(e) = ledger.clear_failure(conn, &step.revision).await {
+                tracing::error!("cannot clear the failed state of {}: {e}", step.revision);
+            }
+        }
+        let mut failure = failure;
+        if failure.ended
+            && !matches!(&failure.error, Error::Database { source, .. } if source.is_transaction_ended())
+        {
+            // The failure was found to have ended the transaction: say so
+            // first, with what failed.
+            let how = format!("found when it failed: {}", failure.error);
+            failure.error = Error::database(
+                "running the revision",
+                crate::db::DbError::transaction_ended(&how),
+            );
+        }
         if self.offline.is_none() && !self.dry_run {
             self.record_failed_history(
                 step,
@@ -427,12 +483,19 @@ impl Migrator<'_> {
         // The guest reads only what its checksum and archive cover.
         let view = checksum::guest_view(&revision.dir, &revision.shown_dir())
             .map_err(|e| (e.into(), Vec::new()))?;
+        let own_tables = crate::ledger::own_tables(self.ledger.version_table());
+        let failed_state = self
+            .failed_state_first(step, mode)
+            .await
+            .map_err(|e| (e, Vec::new()))?;
         let job = Job {
             revision: &revision.id,
             dir: view.as_ref().map_or(revision.dir.as_path(), |v| v.path()),
             direction: step.direction,
             args: &args,
             offline: self.offline.is_some(),
+            own_tables: &own_tables,
+            failed_state: failed_state.clone(),
         };
         let conn = self.conn.take().expect("the migrator holds its connection");
         let (conn, writes, result) = runtime.run(component, &job, conn).await;
@@ -453,6 +516,21 @@ impl Migrator<'_> {
             records.extend(artifact);
             records.extend(self.plugin_artifact(&revision, component));
             records.push(self.history_record(&entry));
+        }
+        let recorded_before = mode == TransactionMode::None
+            || failed_state.as_ref().is_some_and(|hook| hook.written());
+        if recorded_before && self.offline.is_none() && !self.dry_run {
+            // It succeeded: the failed state recorded for a crash goes, with
+            // the records (one more statement, only for such revisions).
+            let table = self.ledger.version_table().to_string();
+            records.push(super::records::Record {
+                statement: crate::ledger::failed::clear_statement(
+                    self.dialect,
+                    &table,
+                    &revision.id,
+                ),
+                what: "clearing the failed state recorded before the revision",
+            });
         }
         let changes = if ends.fold {
             Vec::new()
@@ -483,5 +561,69 @@ impl Migrator<'_> {
             return Err(Error::ConcurrentChange { expected, found });
         }
         Ok(())
+    }
+}
+
+impl Migrator<'_> {
+    /// The failed state a crash must find, for a revision whose effects a
+    /// rollback may not undo: written now, before the body, for one that
+    /// runs outside a transaction; handed to the broker, to run before the
+    /// first statement that may commit implicitly, on MySQL. None for a dry
+    /// run, offline, or where a rollback undoes everything.
+    async fn failed_state_first(
+        &mut self,
+        step: &Step,
+        mode: TransactionMode,
+    ) -> Result<Option<Arc<FailedStateHook>>, Error> {
+        if self.offline.is_some() || self.dry_run {
+            return Ok(None);
+        }
+        let outside = mode == TransactionMode::None;
+        if !outside && self.conn().transactional_ddl() {
+            return Ok(None);
+        }
+        let failure = FailedRevision {
+            revision: step.revision.clone(),
+            direction: step.direction,
+            failed_at: now_rfc3339(),
+            error: format!(
+                "revision {} did not finish: it was stopped (the runner was killed or lost its \
+                 connection) after {}, so some of its statements may be committed",
+                step.revision,
+                if outside {
+                    "it began outside a transaction (transaction = \"none\")"
+                } else {
+                    "a statement that commits implicitly (MySQL DDL, CALL or EXECUTE)"
+                }
+            ),
+            statements: Vec::new(),
+        };
+        if outside {
+            let (conn, ledger) = self.parts();
+            ledger.record_failure(conn, &failure).await?;
+            return Ok(None);
+        }
+        let table = self.ledger.version_table().to_string();
+        Ok(Some(FailedStateHook::new(
+            crate::ledger::failed::record_statements(self.dialect, &table, &failure),
+        )))
+    }
+
+    /// Whether the failure `e` of a step, or the backend's check, says the
+    /// step's revision ended the transaction aludel opened for it. Asked
+    /// before the rollback (a round trip only where a revision failed).
+    async fn transaction_was_ended(&mut self, e: &Error) -> bool {
+        if let Error::Database { source, .. } = e
+            && source.is_transaction_ended()
+        {
+            return true;
+        }
+        match self.conn().transaction_ended().await {
+            Ok(ended) => ended,
+            Err(err) => {
+                tracing::debug!("cannot check whether the transaction is the one begun: {err}");
+                false
+            }
+        }
     }
 }

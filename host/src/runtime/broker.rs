@@ -6,9 +6,12 @@
 //! its calls.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use thiserror::Error;
 
+use crate::db::confine::Confinement;
 use crate::db::{self, Connection, DbError};
 
 /// The most parameter rows one `execute-many` call may carry; the guest's
@@ -21,6 +24,69 @@ const MAX_OPEN_CURSORS: usize = 64;
 /// of each, for the report of a revision that fails part-way.
 const MAX_REMEMBERED_WRITES: usize = 200;
 const MAX_REMEMBERED_SQL: usize = 2_000;
+
+/// The smallest byte cap, whatever the memory limit: a revision with a
+/// tiny limit still reads a few rows at a time.
+const MIN_CAP: usize = 1 << 20;
+/// The longest error text handed back to a guest; the full text is kept
+/// for the run's own report.
+pub(super) const MAX_GUEST_ERROR: usize = 64 << 10;
+
+/// What one call may carry or return, in bytes (docs/runtime.md,
+/// "Memory"). Each is half the revision's memory limit (at least
+/// [`MIN_CAP`]): whatever the host hands a guest must fit in the guest's
+/// memory too, and what a guest sends was in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// The rows one `query` returns, and one cursor batch.
+    pub result: usize,
+    /// The SQL text of one statement or script.
+    pub sql: usize,
+    /// The parameters of one `execute-many`, all rows together.
+    pub params: usize,
+}
+
+impl Caps {
+    pub fn for_memory_limit(memory_limit: usize) -> Self {
+        let half = (memory_limit / 2).max(MIN_CAP);
+        Caps {
+            result: half,
+            sql: half,
+            params: half,
+        }
+    }
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps::for_memory_limit(256 << 20)
+    }
+}
+
+/// The statements that record a revision's failed state before its first
+/// statement that may commit implicitly (MySQL DDL, `CALL`, `EXECUTE`): run
+/// once, in the revision's transaction, so that the implicit commit carries
+/// them and a crash after it leaves the revision recorded as failed. The
+/// migrator keeps a clone to learn whether they ran.
+#[derive(Debug, Default)]
+pub struct FailedStateHook {
+    pub statements: Vec<db::Statement>,
+    written: AtomicBool,
+}
+
+impl FailedStateHook {
+    pub fn new(statements: Vec<db::Statement>) -> Arc<Self> {
+        Arc::new(FailedStateHook {
+            statements,
+            written: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the broker ran the statements.
+    pub fn written(&self) -> bool {
+        self.written.load(Ordering::Acquire)
+    }
+}
 
 /// Which of the broker's open cursors a guest means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +130,11 @@ pub struct Broker {
     /// Statements that changed something and succeeded, in order (capped).
     writes: Vec<String>,
     writes_untold: usize,
+    /// The lexical judge of every statement's text (none: nothing judged,
+    /// as in the unit tests of the counting).
+    confinement: Option<Confinement>,
+    failed_state: Option<Arc<FailedStateHook>>,
+    caps: Caps,
 }
 
 impl Broker {
@@ -77,7 +148,28 @@ impl Broker {
             last_cursor: 0,
             writes: Vec::new(),
             writes_untold: 0,
+            confinement: None,
+            failed_state: None,
+            caps: Caps::default(),
         }
+    }
+
+    /// Judges every statement's text with `confinement` before it is sent.
+    pub fn confined(mut self, confinement: Confinement) -> Self {
+        self.confinement = Some(confinement);
+        self
+    }
+
+    /// Runs `hook`'s statements once, before the first statement that may
+    /// commit implicitly.
+    pub fn recording_failure(mut self, hook: Option<Arc<FailedStateHook>>) -> Self {
+        self.failed_state = hook;
+        self
+    }
+
+    pub fn capped(mut self, caps: Caps) -> Self {
+        self.caps = caps;
+        self
     }
 
     pub fn revision(&self) -> &str {
@@ -155,8 +247,64 @@ impl Broker {
         self.writes.push(sql[..end].to_string());
     }
 
+    /// The checks before a statement's text is sent: its size, the
+    /// judge's verdict, and the failed state before anything that may
+    /// commit implicitly. A refusal fails the revision, as a statement the
+    /// database refused would.
+    async fn admit(&mut self, sql: &str) -> Result<(), DbError> {
+        if sql.len() > self.caps.sql {
+            let e = DbError {
+                message: format!(
+                    "a statement of {} bytes was refused: one call may send at most {} MiB of \
+                     SQL (half the revision's memory limit); split it into several calls, \
+                     and pass data as parameters",
+                    sql.len(),
+                    self.caps.sql >> 20
+                ),
+                code: Some(db::CAP_CODE.into()),
+            };
+            return self.record(sql, Err(e));
+        }
+        let Some(confinement) = &self.confinement else {
+            return Ok(());
+        };
+        let judgement = match confinement.judge(sql) {
+            Ok(judgement) => judgement,
+            Err(refused) => {
+                let e = DbError {
+                    message: refused.to_string(),
+                    code: Some("aludel:confined".into()),
+                };
+                return self.record(sql, Err(e));
+            }
+        };
+        if judgement.may_commit_implicitly
+            && let Some(hook) = self.failed_state.take()
+        {
+            tracing::debug!(
+                revision = %self.revision,
+                "recording the failed state before a statement that may commit implicitly"
+            );
+            let result = self.conn.execute_batch(hook.statements.clone()).await;
+            let result = result.map(drop).map_err(|e| DbError {
+                message: format!(
+                    "cannot record the failed state before a statement that commits \
+                     implicitly, so it was not run: {}",
+                    e.source.message
+                ),
+                code: e.source.code,
+            });
+            self.record(sql, result)?;
+            // Not a statement of the revision's.
+            self.stats.statements -= 1;
+            hook.written.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
     pub async fn execute(&mut self, sql: &str, params: Vec<db::Value>) -> Result<u64, DbError> {
         self.check_may_run()?;
+        self.admit(sql).await?;
         tracing::trace!(revision = %self.revision, "execute: {sql}");
         let result = self.conn.execute(sql, params).await;
         let n = self.record(sql, result)?;
@@ -171,8 +319,9 @@ impl Broker {
         params: Vec<db::Value>,
     ) -> Result<db::RowSet, DbError> {
         self.check_may_run()?;
+        self.admit(sql).await?;
         tracing::trace!(revision = %self.revision, "query: {sql}");
-        let result = self.conn.query(sql, params).await;
+        let result = self.conn.query_bounded(sql, params, self.caps.result).await;
         self.record(sql, result)
     }
 
@@ -190,6 +339,20 @@ impl Broker {
             ));
             return self.record(sql, Err(e));
         }
+        let bytes: usize = rows.iter().map(|r| db::row_size(r)).sum();
+        if bytes > self.caps.params {
+            let e = DbError {
+                message: format!(
+                    "execute-many was given {} MiB of parameters; the limit per call is {} MiB \
+                     (half the revision's memory limit): send the rows in batches",
+                    bytes >> 20,
+                    self.caps.params >> 20
+                ),
+                code: Some(db::CAP_CODE.into()),
+            };
+            return self.record(sql, Err(e));
+        }
+        self.admit(sql).await?;
         tracing::trace!(revision = %self.revision, rows = rows.len(), "execute-many: {sql}");
         let result = self.conn.execute_many(sql, rows).await;
         let n = self.record(sql, result)?;
@@ -200,6 +363,7 @@ impl Broker {
 
     pub async fn execute_script(&mut self, sql: &str) -> Result<(), DbError> {
         self.check_may_run()?;
+        self.admit(sql).await?;
         tracing::trace!(revision = %self.revision, "execute-script: {sql}");
         let result = self.conn.execute_script(sql).await;
         if result.is_err() {
@@ -226,9 +390,11 @@ impl Broker {
             ));
             return self.record(sql, Err(e));
         }
+        self.admit(sql).await?;
         tracing::trace!(revision = %self.revision, "open-cursor: {sql}");
         let result = self.conn.open_cursor(sql, params).await;
-        let cursor = self.record(sql, result)?;
+        let mut cursor = self.record(sql, result)?;
+        cursor.max_bytes = self.caps.result;
         let id = self.unused_cursor_id();
         self.cursors.insert(id, cursor);
         Ok(id)
@@ -264,7 +430,18 @@ impl Broker {
             return Ok(Err(e));
         }
         let cursor = self.cursors.get_mut(&id).ok_or(UnknownCursor(id))?;
+        let max_bytes = cursor.max_bytes;
         let result = self.conn.cursor_next(cursor, max_rows).await;
+        // PostgreSQL and MySQL stop as the batch passes the cap; a backend
+        // that reads a batch whole (SQLite, at most MAX_CURSOR_BATCH rows)
+        // is held to it here.
+        let result = result.and_then(|rows| {
+            if rows.iter().map(|r| db::row_size(r)).sum::<usize>() > max_bytes {
+                Err(db::result_too_large("a cursor batch", max_bytes))
+            } else {
+                Ok(rows)
+            }
+        });
         Ok(self.record("(cursor next)", result))
     }
 

@@ -7,7 +7,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{database, log, progress, types};
-use super::broker::{Broker, CursorId};
+use super::broker::{Broker, CursorId, MAX_GUEST_ERROR};
 use super::sandbox::{Limits, OutputBudget};
 use crate::db::{self, DbError};
 
@@ -59,9 +59,20 @@ impl WasiView for HostState {
 }
 
 impl From<DbError> for types::DbError {
+    /// The message is cut to [`MAX_GUEST_ERROR`] bytes: a database's error
+    /// can quote a guest's whole statement or value back at it.
     fn from(e: DbError) -> Self {
+        let mut message = e.message;
+        if message.len() > MAX_GUEST_ERROR {
+            let mut end = MAX_GUEST_ERROR;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str(" … (cut)");
+        }
         types::DbError {
-            message: e.message,
+            message,
             code: e.code,
         }
     }

@@ -25,9 +25,10 @@ use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-pub use broker::Stats;
+pub use broker::{Caps, FailedStateHook, Stats};
 pub use cache::{ComponentCache, Origin};
 
+use crate::db::confine::Confinement;
 use crate::db::{Canceller, Connection, DbError};
 use crate::graph::Direction;
 use bindings::{Migration, MigrationPre, types};
@@ -178,6 +179,12 @@ pub struct Job<'a> {
     /// The revision's `[args]` as a JSON object.
     pub args: &'a str,
     pub offline: bool,
+    /// aludel's own tables (`ledger::own_tables`): a statement naming one
+    /// is refused.
+    pub own_tables: &'a [String],
+    /// The failed state to record before the revision's first statement
+    /// that may commit implicitly (MySQL), if any.
+    pub failed_state: Option<Arc<FailedStateHook>>,
 }
 
 /// The engine, linker and caches of one process.
@@ -380,6 +387,7 @@ impl Runtime {
         conn: Box<dyn Connection>,
     ) -> (Box<dyn Connection>, Vec<String>, Result<Stats, RunError>) {
         let revision = job.revision.to_string();
+        let dialect = conn.dialect();
         let budget = sandbox::OutputBudget::default();
         let stdout = sandbox::GuestOutput::new(&revision, "stdout", false, budget.clone());
         let stderr = sandbox::GuestOutput::new(&revision, "stderr", true, budget.clone());
@@ -399,7 +407,10 @@ impl Runtime {
         let mut state = HostState::new(
             wasi,
             sandbox::Limits::new(self.options.memory_limit),
-            Broker::new(conn, &revision),
+            Broker::new(conn, &revision)
+                .confined(Confinement::new(dialect, job.own_tables))
+                .recording_failure(job.failed_state.clone())
+                .capped(Caps::for_memory_limit(self.options.memory_limit)),
         );
         state.output = budget.clone();
         let mut store = Store::new(&self.engine, state);
