@@ -109,7 +109,7 @@ fn a_failure_at_any_statement_leaves_the_database_as_before(backend: Backend) {
         );
         assert!(stderr.contains("no_such_table"), "k={k}: {stderr}");
         assert_eq!(p.versions(), vec!["fb0000000001"], "k={k}");
-        if backend == Backend::Mysql {
+        if backend == Backend::Mysql && k > 1 {
             // DDL before the failure committed itself: the revision is
             // recorded as failed and runs refuse until it is resolved.
             assert!(stderr.contains("recorded as failed"), "k={k}: {stderr}");

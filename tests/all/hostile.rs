@@ -79,7 +79,7 @@ fn a_rollback_then_writes_is_refused() {
     let p = project();
     hostile(
         &p,
-        "ROLLBACK;\nINSERT INTO t (x) VALUES (2);\nDELETE FROM aludel_version;\n",
+        "ROLLBACK;\nINSERT INTO t (x) VALUES (2);\nUPDATE t SET x = 0;\n",
     );
     refused_with(
         &p,

@@ -196,7 +196,6 @@ fn a_statement_that_never_ends_is_stopped_before_any_other_and_the_next_run_is_c
         "INSERT INTO kept (id, v) VALUES (2, 2);\n",
     )
     .expect("write");
-    resolve_on_mysql(&p);
     let run = run_guarded(&p, &["upgrade", "head"]);
     assert!(run.success, "{}", run.stderr);
     assert_eq!(p.versions(), vec![SLOW]);
@@ -207,21 +206,6 @@ fn a_statement_that_never_ends_is_stopped_before_any_other_and_the_next_run_is_c
             vec!["2".into(), "2".into()]
         ]
     );
-}
-
-/// MySQL cannot roll DDL back, so aludel records any revision that failed
-/// after writing as failed part-way, DML or not: the next run refuses until
-/// it is resolved. The run refuses, naming `aludel resolve`, and the test
-/// resolves it as rolled back (the tests checked that it was).
-fn resolve_on_mysql(p: &TestProject) {
-    if p.backend() != Backend::Mysql {
-        return;
-    }
-    let run = run_guarded(p, &["upgrade", "head"]);
-    assert!(!run.success, "an unresolved failure did not stop the run");
-    assert!(run.stderr.contains("aludel resolve"), "{}", run.stderr);
-    let run = run_guarded(p, &["resolve", SLOW, "--rolled-back"]);
-    assert!(run.success, "{}", run.stderr);
 }
 
 /// A test session holds a lock in aludel's way: on a server, the version
@@ -358,7 +342,6 @@ fn the_hosts_bookkeeping_gives_up_at_the_lock_timeout_naming_who_holds_it(backen
         "{after:?}"
     );
     // Once the session is gone, the same run goes through.
-    resolve_on_mysql(&p);
     let run = run_guarded(&p, &["upgrade", "head", "--lock-timeout", "2"]);
     assert!(run.success, "{}", run.stderr);
     assert_eq!(p.versions(), vec![SLOW]);
