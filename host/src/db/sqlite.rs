@@ -207,6 +207,10 @@ impl Connection for SqliteBackend {
         Ok(())
     }
 
+    fn protect_tables(&mut self, tables: &[String]) {
+        self.guard.protect(tables);
+    }
+
     async fn begin(&mut self) -> Result<(), DbError> {
         self.host_statements();
         self.run("BEGIN IMMEDIATE").await
@@ -230,7 +234,11 @@ impl Connection for SqliteBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
         // A guest statement: the guard explains what it refused.
         let result: Result<u64, DbError> = async {
+            // A host statement is not cached: a guest sending its text later
+            // must be prepared, and judged, under the guard.
+            let persistent = self.guard.is_on();
             let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                .persistent(persistent)
                 .execute(&mut self.conn)
                 .await?;
             Ok(done.rows_affected())
@@ -242,7 +250,9 @@ impl Connection for SqliteBackend {
     async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError> {
         // A guest statement: the guard explains what it refused.
         let result: Result<RowSet, DbError> = async {
+            let persistent = self.guard.is_on();
             let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                .persistent(persistent)
                 .fetch_all(&mut self.conn)
                 .await?;
             let columns = match rows.first() {
@@ -273,8 +283,10 @@ impl Connection for SqliteBackend {
         // A guest statement: the guard explains what it refused.
         let result: Result<u64, DbError> = async {
             let mut total = 0;
+            let persistent = self.guard.is_on();
             for params in rows {
                 let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                    .persistent(persistent)
                     .execute(&mut self.conn)
                     .await?;
                 total += done.rows_affected();

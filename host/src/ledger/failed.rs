@@ -9,7 +9,7 @@
 //! every backend has it without code of its own.
 
 use crate::db::dialect::{is_missing_table, placeholders, quote};
-use crate::db::{Connection, DbError, Value};
+use crate::db::{Connection, DbError, Dialect, Value};
 use crate::graph::Direction;
 
 use super::history::{direction_text, parse_direction};
@@ -30,6 +30,25 @@ pub struct FailedRevision {
 /// The name of the table of failures for a version table.
 pub fn table_for(version_table: &str) -> String {
     format!("{version_table}_failed")
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of the failed state. Its texts are
+/// MEDIUMTEXT on MySQL, whose TEXT holds 64 KiB: a failure whose record
+/// does not fit would be lost, and the revision run again.
+pub fn create(dialect: Dialect, version_table: &str) -> String {
+    let text = match dialect {
+        Dialect::Mysql => "MEDIUMTEXT",
+        Dialect::Sqlite | Dialect::Postgresql => "TEXT",
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\
+         revision VARCHAR(32) NOT NULL PRIMARY KEY, \
+         direction VARCHAR(16) NOT NULL, \
+         failed_at VARCHAR(40) NOT NULL, \
+         error {text} NOT NULL, \
+         statements {text} NOT NULL)",
+        quote(dialect, &table_for(version_table))
+    )
 }
 
 /// The unresolved failures; none when the table does not exist. Reads only.
@@ -70,22 +89,15 @@ pub async fn record(
 ) -> Result<(), DbError> {
     let dialect = conn.dialect();
     let table = quote(dialect, &table_for(version_table));
-    conn.execute_script(&format!(
-        "CREATE TABLE IF NOT EXISTS {table} (\
-         revision VARCHAR(32) NOT NULL PRIMARY KEY, \
-         direction VARCHAR(16) NOT NULL, \
-         failed_at VARCHAR(40) NOT NULL, \
-         error TEXT NOT NULL, \
-         statements TEXT NOT NULL)"
-    ))
-    .await?;
+    conn.execute_script(&create(dialect, version_table)).await?;
     let p = placeholders(dialect, 5);
     conn.execute(
         &format!("DELETE FROM {table} WHERE revision = {}", p[0]),
         vec![Value::Text(failure.revision.clone())],
     )
     .await?;
-    let statements = serde_json::to_string(&failure.statements).unwrap_or_else(|_| "[]".into());
+    let statements = serde_json::to_string(&super::cap_statements(&failure.statements))
+        .unwrap_or_else(|_| "[]".into());
     conn.execute(
         &format!(
             "INSERT INTO {table} (revision, direction, failed_at, error, statements) \
@@ -96,7 +108,7 @@ pub async fn record(
             Value::Text(failure.revision.clone()),
             Value::Text(direction_text(Some(failure.direction)).to_string()),
             Value::Text(failure.failed_at.clone()),
-            Value::Text(failure.error.clone()),
+            Value::Text(super::cap_error(&failure.error)),
             Value::Text(statements),
         ],
     )

@@ -163,6 +163,9 @@ impl Migrator<'_> {
         let mut done = Vec::with_capacity(group.steps.len());
         for k in group.steps.clone() {
             started = (now_rfc3339(), Instant::now());
+            let mut after = group_heads.clone();
+            plan[k].apply(&mut after);
+            after.sort();
             match self
                 .run_step(
                     runtime,
@@ -170,6 +173,7 @@ impl Migrator<'_> {
                     &prepared[k],
                     group.mode,
                     group.ends_of(k),
+                    &after,
                 )
                 .await
             {
@@ -359,6 +363,7 @@ impl Migrator<'_> {
         component: &Prepared,
         mode: TransactionMode,
         ends: Ends,
+        heads_after: &[String],
     ) -> Result<Applied, (Error, Vec<String>)> {
         let revision = self.revision(&step.revision).map_err(|e| (e, Vec::new()))?;
         let started = Instant::now();
@@ -447,9 +452,14 @@ impl Migrator<'_> {
             entry.rows = i64::try_from(stats.rows).unwrap_or(i64::MAX);
             entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             entry.finished_at = now_rfc3339();
+            // The history row first: it checks that the revision left
+            // aludel's tables as they were, before the host adds to them.
+            let history = self
+                .history_record(&entry, Some(heads_after))
+                .map_err(|e| (e, writes.clone()))?;
+            records.push(history);
             records.extend(artifact);
             records.extend(self.plugin_artifact(&revision, component));
-            records.push(self.history_record(&entry));
         }
         let changes = if ends.fold {
             Vec::new()
