@@ -10,6 +10,7 @@ mod e2e;
 mod failures;
 mod guarantees;
 mod hostile;
+mod hostile_ledger;
 mod js;
 mod library;
 mod mysql;
