@@ -426,3 +426,26 @@ fn a_history_table_older_than_the_chain_is_upgraded_and_its_rows_marked_unchaine
         "{out}"
     );
 }
+
+/// MySQL commits the DDL before a statement that outlives the revision's
+/// time limit: the failure must be kept, and the next run refuse.
+#[test]
+fn a_mysql_revision_timed_out_after_ddl_keeps_its_failed_state() {
+    let p = project(Backend::Mysql);
+    p.set_limits(2, 64);
+    p.sql_revision(
+        HOSTILE,
+        Some(BASE),
+        "CREATE TABLE slow (x INTEGER);\nSELECT SLEEP(8);\n",
+        "",
+    );
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(stderr.contains(HOSTILE), "{stderr}");
+    let kept = p.query("SELECT revision FROM aludel_version_failed");
+    assert_eq!(kept, vec![vec![HOSTILE.to_string()]], "{stderr}");
+    let again = p.fails(&["upgrade", "head"]);
+    assert!(
+        again.contains(HOSTILE) && again.contains("resolve"),
+        "{again}"
+    );
+}

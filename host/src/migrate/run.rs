@@ -12,7 +12,7 @@ use crate::graph::{Direction, Step};
 use crate::ledger::{FailedRevision, Outcome, head_changes, now_rfc3339};
 use crate::plugins;
 use crate::project::{Revision, Runner, TransactionMode};
-use crate::runtime::{Job, Prepared, Runtime};
+use crate::runtime::{Job, Prepared, RunError, Runtime};
 
 /// Why a group stopped: its transaction could not begin or commit (an
 /// error of its own), or one of its steps failed.
@@ -199,9 +199,13 @@ impl Migrator<'_> {
     ) -> Error {
         let step = &plan[failure.at];
         let in_transaction = group.in_transaction();
-        // What a rollback could not undo must not be forgotten.
-        let partial =
-            !failure.writes.is_empty() && (!in_transaction || !self.conn().transactional_ddl());
+        // What a rollback could not undo must not be forgotten. A revision
+        // stopped at its time limit may have been stopped inside a
+        // statement (a script whose DDL had committed, then a SLEEP): that
+        // statement is in no list of writes, so it counts as one.
+        let interrupted = matches!(failure.error, Error::Run(RunError::Timeout { .. }));
+        let partial = (!failure.writes.is_empty() || interrupted)
+            && (!in_transaction || !self.conn().transactional_ddl());
         if self.offline.is_none() && !self.dry_run {
             self.record_failed_history(
                 step,
