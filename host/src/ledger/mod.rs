@@ -375,7 +375,7 @@ impl Ledger {
         dialect: Dialect,
         entry: &HistoryEntry,
         heads: Option<&[String]>,
-    ) -> Result<(Statement, Option<Statement>), Error> {
+    ) -> Result<(Statement, Option<guard::Expected>), Error> {
         // The check is of the state before this row.
         let changed = match (heads, &self.state) {
             (Some(heads), Some(state)) => {
@@ -384,17 +384,24 @@ impl Ledger {
             _ => None,
         };
         // What names the changed table where the database's error cannot
-        // (SQLite, MySQL): asked after the check failed, before the rollback.
+        // (SQLite, MySQL), built only if the check fails (`diagnose`).
         let diagnose = match (&changed, heads, &self.state) {
             (Some(_), Some(heads), Some(state)) if dialect != Dialect::Postgresql => {
-                let (sql, params) = self.sql_tables().changed(dialect, state, heads, 1);
-                Some(Statement::new(format!("SELECT {sql}"), params))
+                Some((state.clone(), heads.to_vec()))
             }
             _ => None,
         };
         let entry = self.chain(entry)?;
         let statement = history::record_statement(dialect, self.sql_table(), &entry, changed);
         Ok((statement, diagnose))
+    }
+
+    /// The query naming the first of aludel's tables that is not as
+    /// `state` and `heads` say, or `''`: asked after a failed check, before
+    /// the rollback.
+    pub fn diagnose(&self, dialect: Dialect, state: &guard::State, heads: &[String]) -> Statement {
+        let (sql, params) = self.sql_tables().changed(dialect, state, heads, 1);
+        Statement::new(format!("SELECT {sql}"), params)
     }
 
     /// Notes that a batch stored `n` new artifacts.

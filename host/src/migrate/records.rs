@@ -21,7 +21,7 @@ pub(super) struct Record {
     pub artifact: bool,
     /// A history row that checks aludel's tables: the revision it records,
     /// and on SQLite and MySQL the query naming the table found changed.
-    pub guard: Option<(String, Option<Statement>)>,
+    pub guard: Option<(String, Option<guard::Expected>)>,
 }
 
 impl Migrator<'_> {
@@ -237,7 +237,11 @@ impl Migrator<'_> {
     /// Which of aludel's tables a failed check found changed: named in
     /// PostgreSQL's error, else asked (the transaction is still open on
     /// SQLite and MySQL, and the revision's changes in it).
-    async fn changed_table(&mut self, error: &DbError, diagnose: Option<Statement>) -> String {
+    async fn changed_table(
+        &mut self,
+        error: &DbError,
+        diagnose: Option<guard::Expected>,
+    ) -> String {
         if let Some(table) = guard::named_in(&error.message) {
             return table;
         }
@@ -248,6 +252,8 @@ impl Migrator<'_> {
                 error.message
             );
         }
+        let diagnose =
+            diagnose.map(|(state, heads)| self.ledger.diagnose(self.dialect, &state, &heads));
         if let Some(diagnose) = diagnose
             && let Ok(rows) = self.conn().query(&diagnose.sql, diagnose.params).await
             && let Some(Some(Value::Text(table))) = rows.rows.first().map(|r| r.first().cloned())
