@@ -57,6 +57,28 @@ pub enum Error {
         revision: String,
         steps: Vec<String>,
     },
+    /// A revision changed, removed, replaced or hid one of aludel's own
+    /// tables: found by the check its history row makes (`ledger::guard`).
+    #[error(
+        "revision {revision} changed aludel's own table {table}, which no revision may touch \
+         (aludel's tables hold which revisions ran: a revision that rewrites them could make \
+         later runs skip or repeat revisions)\n  \
+         remove the statements that touch {table} from revision {revision}"
+    )]
+    OwnTableChanged { revision: String, table: String },
+    /// A stored artifact whose content no longer has the hash it is
+    /// stored under.
+    #[error(
+        "the stored artifact {hash} of revision {revision} was altered: its content hashes to \
+         {found}, so aludel will not use it\n  \
+         restore the revision's directory in versions/ (and `aludel accept {revision}` if it \
+         changed), or restore the artifact from a backup of the database"
+    )]
+    ForgedArtifact {
+        revision: String,
+        hash: String,
+        found: String,
+    },
     #[error("dry run refused: {0}")]
     DryRunRefused(String),
     #[error("revision {revision} names plugin `{name}`: {detail}")]

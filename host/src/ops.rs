@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::graph::{Direction, GraphError, resolve_prefix};
-use crate::ledger::{HistoryEntry, Ledger, Mismatch};
+use crate::ledger::{HistoryEntry, Integrity, Ledger, Mismatch};
 use crate::migrate::{Applied, Migrator, graph_of};
 use crate::project::{Files, NewRevision, Project};
 use crate::runtime::{ComponentCache, Runtime, RuntimeOptions};
@@ -320,6 +320,13 @@ pub async fn accept(
 pub async fn verify(project: &Project, options: &Options) -> Result<Vec<Mismatch>, Error> {
     let conn = connect(project, options).await?;
     Migrator::new(project, conn)?.verify().await
+}
+
+/// `verify`'s check of aludel's own tables: the audit log's hash chain
+/// and the stored artifacts. Reads only, so it takes no lock.
+pub async fn verify_ledger(project: &Project, options: &Options) -> Result<Integrity, Error> {
+    let conn = connect(project, options).await?;
+    Migrator::new(project, conn)?.verify_ledger().await
 }
 
 /// `show REV --stored`: the files of a revision as they were stored when

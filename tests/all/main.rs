@@ -10,6 +10,7 @@ mod e2e;
 mod failures;
 mod guarantees;
 mod hostile;
+mod hostile_ledger;
 mod hostile_time;
 mod hostile_tx;
 mod js;

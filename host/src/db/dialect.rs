@@ -56,6 +56,16 @@ pub(crate) fn is_missing_table(e: &DbError) -> bool {
         || e.message.contains("doesn't exist")
 }
 
+/// Whether an error says a column does not exist (a table of an older
+/// aludel): PostgreSQL's SQLSTATE 42703, MySQL's error 1054 or SQLSTATE
+/// 42S22, SQLite's message.
+pub(crate) fn is_missing_column(e: &DbError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some("42703") | Some("1054") | Some("42S22")
+    ) || e.message.contains("no such column")
+}
+
 /// A query that returns one row when `table` (possibly `schema.table`)
 /// exists and none when it does not: it asks the catalogue, so that a
 /// missing version table is told apart without a failed statement (which
@@ -91,6 +101,54 @@ pub(crate) fn table_exists(dialect: Dialect, table: &str) -> Statement {
                 "SELECT 1 FROM information_schema.tables \
                  WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
                 vec![schema, Value::Text(bare.to_string())],
+            )
+        }
+    }
+}
+
+/// A query that returns one row when `table` (possibly `schema.table`) has
+/// a column `column`, and none when it has not: asked of the catalogue, as
+/// [`table_exists`], so that an older table is told apart without a failed
+/// statement.
+pub(crate) fn column_exists(dialect: Dialect, table: &str, column: &str) -> Statement {
+    let split = table.split_once('.');
+    match dialect {
+        Dialect::Sqlite => {
+            let (schema, bare) = match split {
+                Some((schema, bare)) => (schema, bare),
+                None => ("main", table),
+            };
+            Statement::new(
+                "SELECT 1 FROM pragma_table_info(?, ?) WHERE name = ?",
+                vec![
+                    Value::Text(bare.to_string()),
+                    Value::Text(schema.to_string()),
+                    Value::Text(column.to_string()),
+                ],
+            )
+        }
+        Dialect::Postgresql => Statement::new(
+            "SELECT 1 FROM pg_catalog.pg_attribute \
+             WHERE attrelid = pg_catalog.to_regclass($1) AND attname = $2 AND NOT attisdropped",
+            vec![
+                Value::Text(quote(dialect, table)),
+                Value::Text(column.to_string()),
+            ],
+        ),
+        Dialect::Mysql => {
+            let (schema, bare) = match split {
+                Some((schema, bare)) => (Value::Text(schema.to_string()), bare),
+                None => (Value::Null, table),
+            };
+            Statement::new(
+                "SELECT 1 FROM information_schema.columns \
+                 WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ? \
+                 AND column_name = ?",
+                vec![
+                    schema,
+                    Value::Text(bare.to_string()),
+                    Value::Text(column.to_string()),
+                ],
             )
         }
     }

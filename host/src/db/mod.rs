@@ -393,6 +393,17 @@ pub trait Connection: Send {
         Ok(())
     }
 
+    /// Names aludel's own tables (`ledger::own_tables`), which a
+    /// revision's statements may read but never write or change. A backend
+    /// that can refuse that on the database side does, while
+    /// [`guest_statements`](Connection::guest_statements) is on (SQLite:
+    /// its authorizer). Everywhere, the host's check of a revision's
+    /// records finds what got through (`ledger::guard`). The default does
+    /// nothing.
+    fn protect_tables(&mut self, tables: &[String]) {
+        let _ = tables;
+    }
+
     async fn begin(&mut self) -> Result<(), DbError>;
     async fn commit(&mut self) -> Result<(), DbError>;
     async fn rollback(&mut self) -> Result<(), DbError>;

@@ -251,6 +251,10 @@ impl Connection for SqliteBackend {
         Ok(())
     }
 
+    fn protect_tables(&mut self, tables: &[String]) {
+        self.guard.protect(tables);
+    }
+
     async fn begin(&mut self) -> Result<(), DbError> {
         self.host_statements();
         self.run("BEGIN IMMEDIATE").await
@@ -274,7 +278,11 @@ impl Connection for SqliteBackend {
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
         // A guest statement: the guard explains what it refused.
         let result: Result<u64, DbError> = async {
+            // A host statement is not cached: a guest sending its text later
+            // must be prepared, and judged, under the guard.
+            let persistent = self.guard.is_on();
             let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                .persistent(persistent)
                 .execute(&mut self.conn)
                 .await?;
             Ok(done.rows_affected())
@@ -286,7 +294,9 @@ impl Connection for SqliteBackend {
     async fn query(&mut self, sql: &str, params: Vec<Value>) -> Result<RowSet, DbError> {
         // A guest statement: the guard explains what it refused.
         let result: Result<RowSet, DbError> = async {
+            let persistent = self.guard.is_on();
             let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                .persistent(persistent)
                 .fetch_all(&mut self.conn)
                 .await?;
             let columns = match rows.first() {
@@ -317,8 +327,10 @@ impl Connection for SqliteBackend {
         // A guest statement: the guard explains what it refused.
         let result: Result<u64, DbError> = async {
             let mut total = 0;
+            let persistent = self.guard.is_on();
             for params in rows {
                 let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
+                    .persistent(persistent)
                     .execute(&mut self.conn)
                     .await?;
                 total += done.rows_affected();
@@ -777,5 +789,66 @@ mod tests {
             .await
             .expect("a pragma runs");
         conn.guest_statements(false).await.expect("guard off");
+    }
+
+    #[tokio::test]
+    async fn guest_statements_may_read_aludels_tables_but_never_change_or_shadow_them() {
+        let mut conn = database().await;
+        conn.execute_script("CREATE TABLE aludel_version (version_num VARCHAR(32))")
+            .await
+            .expect("the host makes its table");
+        // The host prepares (and would have cached) a write of its own.
+        let host_write = "DELETE FROM aludel_version WHERE version_num = ?";
+        conn.execute(host_write, vec![Value::Text("x".into())])
+            .await
+            .expect("the host writes");
+        conn.protect_tables(&["aludel_version".to_string()]);
+        conn.guest_statements(true).await.expect("on");
+        conn.query("SELECT version_num FROM aludel_version", Vec::new())
+            .await
+            .expect("a revision may read aludel's tables");
+        let refused = [
+            host_write,
+            "INSERT INTO aludel_version VALUES ('x')",
+            "UPDATE ALUDEL_VERSION SET version_num = 'y'",
+            "DROP TABLE aludel_version",
+            "ALTER TABLE aludel_version RENAME TO v2",
+            "CREATE TEMP TABLE aludel_version (version_num TEXT)",
+            "CREATE TEMP TRIGGER keep_out BEFORE INSERT ON main.aludel_version \
+             BEGIN SELECT RAISE(IGNORE); END",
+            "CREATE INDEX aludel_by_num ON aludel_version (version_num)",
+            "PRAGMA writable_schema = ON",
+            "PRAGMA journal_mode = OFF",
+        ];
+        for sql in refused {
+            let params = if sql.contains('?') {
+                vec![Value::Text("x".into())]
+            } else {
+                Vec::new()
+            };
+            let err = conn.execute(sql, params).await.expect_err(sql);
+            assert!(
+                err.message.contains("was refused"),
+                "{sql}: {}",
+                err.message
+            );
+        }
+        // Through a trigger of the revision's own table, refused when the
+        // statement that fires it is prepared.
+        conn.execute_script(
+            "CREATE TRIGGER fires AFTER INSERT ON t BEGIN DELETE FROM aludel_version; END",
+        )
+        .await
+        .expect("a trigger on its own table is the revision's business");
+        let err = conn
+            .execute("INSERT INTO t (id) VALUES (1)", Vec::new())
+            .await
+            .expect_err("the trigger's DELETE is refused");
+        assert!(
+            err.message.contains("DELETE FROM aludel_version"),
+            "{}",
+            err.message
+        );
+        conn.guest_statements(false).await.expect("off");
     }
 }

@@ -18,6 +18,18 @@
 //! library, and `sqlite_dbpage` is not compiled in (tests hold a future
 //! build to both).
 //!
+//! - aludel's own tables (`Connection::protect_tables`): any write
+//!   (`INSERT`, `UPDATE`, `DELETE`, also from a trigger a revision statement
+//!   fires), any DDL on them (`DROP`, `ALTER ... RENAME`, an index, a
+//!   trigger, permanent or `TEMP`), and any table, view or virtual table
+//!   created with one of their names (a `temp` table would shadow the
+//!   real one for an unqualified name). Reading them stays allowed: a
+//!   revision may ask which revisions are applied, and a read changes
+//!   nothing the host relies on;
+//! - `PRAGMA writable_schema` (it lets `sqlite_master` be rewritten, and so
+//!   any table), and setting `schema_version` or `journal_mode` (a journal
+//!   turned off cannot roll the revision back).
+//!
 //! `VACUUM` has no action code of its own, but every form of it (`VACUUM`,
 //! `VACUUM INTO 'file'`) attaches its target with an internal `ATTACH`
 //! statement that SQLite prepares, and so authorizes, like any other: the
@@ -35,10 +47,12 @@
 //! The authorizer judges a statement when it is prepared (and again if
 //! SQLite re-prepares it after a schema change). sqlx caches the statements
 //! of `query`/`execute` by their text, so a guest sending the text of a
-//! statement the host prepared earlier, without the guard, reuses that
-//! one: harmless, since the host prepares no refused statement that way
-//! (its BEGIN, COMMIT and ROLLBACK go through `raw_sql`, which is not
-//! cached).
+//! statement the host prepared earlier, without the guard, would reuse
+//! that one unjudged. The host's own statements are therefore never cached
+//! (the backend prepares them `persistent(false)` while the guard is off;
+//! its BEGIN, COMMIT, ROLLBACK and batches go through `raw_sql`, which is
+//! not cached either): every statement a guest sends is prepared, and
+//! judged, under the guard.
 //!
 //! SQLite's authorizer only says "not authorized"; the callback records what
 //! it refused and why, and [`Guard::explain`] turns the statement's error
@@ -59,6 +73,8 @@ enum Reason {
     Transaction,
     Files,
     Paths,
+    OwnTables,
+    Pragma,
 }
 
 impl Reason {
@@ -77,6 +93,15 @@ impl Reason {
                  (load_extension(), PRAGMA temp_store_directory and \
                  PRAGMA data_store_directory are refused)"
             }
+            Reason::OwnTables => {
+                "a revision cannot write to, alter, drop, shadow or put triggers, views or \
+                 indexes on aludel's own tables (the version table, its history, artifacts \
+                 and failed state); it may read them"
+            }
+            Reason::Pragma => {
+                "a revision cannot set PRAGMA writable_schema, schema_version or journal_mode \
+                 (they would let it rewrite any table or stop the rollback)"
+            }
         }
     }
 }
@@ -88,6 +113,9 @@ struct Refusals {
     /// The guard is on: a revision's statements are being prepared.
     on: AtomicBool,
     last: Mutex<Option<(Reason, String)>>,
+    /// aludel's own tables, in lower case (SQLite's names are not case
+    /// sensitive).
+    protected: Mutex<Vec<String>>,
 }
 
 /// The guest-statement guard of one SQLite connection.
@@ -132,6 +160,19 @@ impl Guard {
             self.take();
         }
         self.refusals.on.store(on, Ordering::Release);
+    }
+
+    /// Names the tables no revision statement may write or change.
+    pub(super) fn protect(&self, tables: &[String]) {
+        let names = tables
+            .iter()
+            .map(|t| t.rsplit('.').next().unwrap_or(t).to_lowercase())
+            .collect();
+        *self
+            .refusals
+            .protected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = names;
     }
 
     fn take(&self) -> Option<(Reason, String)> {
@@ -192,38 +233,98 @@ unsafe extern "C" fn authorize(
     if !refusals.on.load(Ordering::Acquire) {
         return ffi::SQLITE_OK;
     }
-    let reason = match action {
-        ffi::SQLITE_TRANSACTION | ffi::SQLITE_SAVEPOINT => Reason::Transaction,
-        ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Reason::Files,
-        // SAFETY: as below, the arguments are null or NUL-terminated.
+    // SAFETY: SQLite passes arguments that are null or NUL-terminated
+    // strings valid for this call.
+    let arg = |p: *const c_char| unsafe { text(p) };
+    let (reason, what) = match action {
+        ffi::SQLITE_TRANSACTION
+        | ffi::SQLITE_SAVEPOINT
+        | ffi::SQLITE_ATTACH
+        | ffi::SQLITE_DETACH => {
+            let (a, b) = (arg(arg1), arg(arg2));
+            let what = match action {
+                // arg1: BEGIN, COMMIT (also for END) or ROLLBACK.
+                ffi::SQLITE_TRANSACTION => a.into_owned(),
+                // arg1: BEGIN, RELEASE or ROLLBACK; arg2: the savepoint's name.
+                ffi::SQLITE_SAVEPOINT => match &*a {
+                    "BEGIN" => format!("SAVEPOINT {b}"),
+                    "ROLLBACK" => format!("ROLLBACK TO {b}"),
+                    other => format!("{other} {b}"),
+                },
+                // arg1: the file; empty for VACUUM's temporary copy.
+                ffi::SQLITE_ATTACH if a.is_empty() => {
+                    "ATTACH of a temporary database (VACUUM)".into()
+                }
+                ffi::SQLITE_ATTACH => format!("ATTACH of '{a}'"),
+                // arg1: the schema name.
+                _ => format!("DETACH {a}"),
+            };
+            let reason = if matches!(action, ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH) {
+                Reason::Files
+            } else {
+                Reason::Transaction
+            };
+            (reason, what)
+        }
+        // SAFETY: as above, the arguments are null or NUL-terminated.
         ffi::SQLITE_FUNCTION | ffi::SQLITE_PRAGMA
             if unsafe { reaches_paths(action, arg1, arg2) } =>
         {
-            Reason::Paths
+            let what = if action == ffi::SQLITE_FUNCTION {
+                // arg2: the function's name.
+                format!("{}()", arg(arg2))
+            } else {
+                // arg1: the pragma's name.
+                format!("PRAGMA {}", arg(arg1))
+            };
+            (Reason::Paths, what)
         }
-        _ => return ffi::SQLITE_OK,
-    };
-    // SAFETY: SQLite passes arguments that are null or NUL-terminated
-    // strings valid for this call.
-    let (a, b) = unsafe { (text(arg1), text(arg2)) };
-    let what = match action {
-        // arg1: BEGIN, COMMIT (also for END) or ROLLBACK.
-        ffi::SQLITE_TRANSACTION => a.into_owned(),
-        // arg1: BEGIN, RELEASE or ROLLBACK; arg2: the savepoint's name.
-        ffi::SQLITE_SAVEPOINT => match &*a {
-            "BEGIN" => format!("SAVEPOINT {b}"),
-            "ROLLBACK" => format!("ROLLBACK TO {b}"),
-            other => format!("{other} {b}"),
-        },
-        // arg1: the file; empty for VACUUM's temporary copy.
-        ffi::SQLITE_ATTACH if a.is_empty() => "ATTACH of a temporary database (VACUUM)".into(),
-        ffi::SQLITE_ATTACH => format!("ATTACH of '{a}'"),
-        // arg2: the function's name.
-        ffi::SQLITE_FUNCTION => format!("{b}()"),
-        // arg1: the pragma's name.
-        ffi::SQLITE_PRAGMA => format!("PRAGMA {a}"),
-        // arg1: the schema name.
-        _ => format!("DETACH {a}"),
+        ffi::SQLITE_PRAGMA => {
+            // arg1: the pragma; arg2: its argument, null when only read.
+            let name = arg(arg1).to_lowercase();
+            let set = !arg2.is_null();
+            let refused = name == "writable_schema"
+                || (set && (name == "schema_version" || name == "journal_mode"));
+            if !refused {
+                return ffi::SQLITE_OK;
+            }
+            (Reason::Pragma, format!("PRAGMA {name}"))
+        }
+        _ => {
+            // Which argument names the table the action is on, if any.
+            let (verb, table) = match action {
+                ffi::SQLITE_INSERT => ("INSERT INTO", arg1),
+                ffi::SQLITE_UPDATE => ("UPDATE of", arg1),
+                ffi::SQLITE_DELETE => ("DELETE FROM", arg1),
+                ffi::SQLITE_DROP_TABLE | ffi::SQLITE_DROP_TEMP_TABLE => ("DROP TABLE", arg1),
+                ffi::SQLITE_ALTER_TABLE => ("ALTER TABLE", arg2),
+                ffi::SQLITE_CREATE_TABLE | ffi::SQLITE_CREATE_TEMP_TABLE => ("CREATE TABLE", arg1),
+                ffi::SQLITE_CREATE_VIEW | ffi::SQLITE_CREATE_TEMP_VIEW => ("CREATE VIEW", arg1),
+                ffi::SQLITE_CREATE_VTABLE | ffi::SQLITE_DROP_VTABLE => ("a virtual table", arg1),
+                ffi::SQLITE_CREATE_TRIGGER | ffi::SQLITE_CREATE_TEMP_TRIGGER => {
+                    ("CREATE TRIGGER on", arg2)
+                }
+                ffi::SQLITE_DROP_TRIGGER | ffi::SQLITE_DROP_TEMP_TRIGGER => {
+                    ("DROP TRIGGER on", arg2)
+                }
+                ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_CREATE_TEMP_INDEX => {
+                    ("CREATE INDEX on", arg2)
+                }
+                ffi::SQLITE_DROP_INDEX | ffi::SQLITE_DROP_TEMP_INDEX => ("DROP INDEX on", arg2),
+                _ => return ffi::SQLITE_OK,
+            };
+            let table = arg(table);
+            let lower = table.to_lowercase();
+            let protected = refusals
+                .protected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&lower);
+            if !protected {
+                return ffi::SQLITE_OK;
+            }
+            (Reason::OwnTables, format!("{verb} {table}"))
+        }
     };
     *refusals.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((reason, what));
     ffi::SQLITE_DENY

@@ -477,10 +477,22 @@ pub enum NameError {
     )]
     Reserved(String),
     #[error(
+        "it is {0} characters long; the version table holds ids of at most {MAX_ID_LEN} \
+         characters (the width of its `version_num` column, as Alembic's): choose a shorter id"
+    )]
+    TooLong(usize),
+    #[error(
         "`{0}` reads as a relative step (like `head-1` or `-1`), which the label would hide; choose another label"
     )]
     RelativeLabel(String),
 }
+
+/// The longest revision id: what every column that holds one can hold (the
+/// version table's `version_num` and the failed state's `revision` are
+/// `VARCHAR(32)`, as in Alembic's `alembic_version`). A longer id would be
+/// refused, or on MySQL without strict mode silently cut, by the database
+/// only once a revision had run.
+pub const MAX_ID_LEN: usize = 32;
 
 /// The one rule for revision ids, applied when a `revision.toml` is read and
 /// again by [`Graph::new`]: lowercase ASCII letters, digits and `_`, and not
@@ -497,6 +509,10 @@ pub fn check_id(id: &str) -> Result<(), NameError> {
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
     {
         return Err(NameError::IdChar(c));
+    }
+    // ASCII only by now: bytes are characters.
+    if id.len() > MAX_ID_LEN {
+        return Err(NameError::TooLong(id.len()));
     }
     if RESERVED.contains(&id) {
         return Err(NameError::Reserved(id.to_owned()));

@@ -1966,6 +1966,15 @@ fn an_id_with_any_other_character_is_refused_naming_that_character() {
 }
 
 #[test]
+fn an_id_longer_than_the_version_table_holds_is_refused_naming_the_limit() {
+    let longest = "a".repeat(MAX_ID_LEN);
+    assert_eq!(check_id(&longest), Ok(()));
+    let err = check_id(&format!("{longest}b")).unwrap_err();
+    assert_eq!(err, NameError::TooLong(MAX_ID_LEN + 1));
+    assert!(err.to_string().contains("at most 32 characters"), "{err}");
+}
+
+#[test]
 fn every_reserved_word_is_refused_as_an_id_and_as_a_label() {
     for word in RESERVED {
         assert_eq!(check_id(word), Err(NameError::Reserved(word.into())));

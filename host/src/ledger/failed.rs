@@ -32,6 +32,25 @@ pub fn table_for(version_table: &str) -> String {
     format!("{version_table}_failed")
 }
 
+/// `CREATE TABLE IF NOT EXISTS` of the failed state. Its texts are
+/// MEDIUMTEXT on MySQL, whose TEXT holds 64 KiB: a failure whose record
+/// does not fit would be lost, and the revision run again.
+pub fn create(dialect: Dialect, version_table: &str) -> String {
+    let text = match dialect {
+        Dialect::Mysql => "MEDIUMTEXT",
+        Dialect::Sqlite | Dialect::Postgresql => "TEXT",
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\
+         revision VARCHAR(32) NOT NULL PRIMARY KEY, \
+         direction VARCHAR(16) NOT NULL, \
+         failed_at VARCHAR(40) NOT NULL, \
+         error {text} NOT NULL, \
+         statements {text} NOT NULL)",
+        quote(dialect, &table_for(version_table))
+    )
+}
+
 /// The unresolved failures; none when the table does not exist. Reads only.
 pub async fn list(
     conn: &mut dyn Connection,
@@ -77,7 +96,8 @@ pub async fn record(
         vec![Value::Text(failure.revision.clone())],
     )
     .await?;
-    let statements = serde_json::to_string(&failure.statements).unwrap_or_else(|_| "[]".into());
+    let statements = serde_json::to_string(&super::cap_statements(&failure.statements))
+        .unwrap_or_else(|_| "[]".into());
     conn.execute(
         &format!(
             "INSERT INTO {table} (revision, direction, failed_at, error, statements) \
@@ -88,7 +108,7 @@ pub async fn record(
             Value::Text(failure.revision.clone()),
             Value::Text(direction_text(Some(failure.direction)).to_string()),
             Value::Text(failure.failed_at.clone()),
-            Value::Text(failure.error.clone()),
+            Value::Text(super::cap_error(&failure.error)),
             Value::Text(statements),
         ],
     )

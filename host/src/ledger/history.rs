@@ -19,7 +19,7 @@ use serde::{Serialize, Serializer};
 
 use super::{cell_text, own_rows};
 
-use crate::db::dialect::{placeholders, quote};
+use crate::db::dialect::{column_exists, is_missing_column, placeholders, quote};
 use crate::db::{Connection, DbError, Dialect, Statement, Value};
 use crate::graph::Direction;
 
@@ -156,6 +156,11 @@ pub struct HistoryEntry {
     pub statements: i64,
     pub rows: i64,
     pub error: Option<String>,
+    /// The row's link in the hash chain (see [`super::chain`]); empty for a
+    /// row written before the chain existed. Not shown: it differs on
+    /// every run, and `aludel verify` checks it.
+    #[serde(skip)]
+    pub row_hash: String,
 }
 
 pub fn history_table(version_table: &str) -> String {
@@ -166,20 +171,36 @@ pub fn artifacts_table(version_table: &str) -> String {
     format!("{version_table}_artifacts")
 }
 
-/// Creates both tables if they are missing. On MySQL this commits
-/// implicitly: callers do it before a revision's transaction.
+/// Creates the audit tables and the failed state's if they are missing,
+/// and upgrades a history table older than the hash chain in place. On
+/// MySQL this commits implicitly: callers do it before a revision's
+/// transaction.
+///
+/// The failed state's table is created here, with the others, rather than
+/// on the first failure: a table of that name that a revision made first
+/// (or renamed into place, with triggers of its own) would otherwise
+/// receive the failure.
 pub async fn ensure_tables(conn: &mut dyn Connection, version_table: &str) -> Result<(), DbError> {
     let dialect = conn.dialect();
-    let (key, blob) = match dialect {
+    let (key, blob, text, options) = match dialect {
         // Rows are never deleted, so rowids are never reused: AUTOINCREMENT
         // would only add a write to sqlite_sequence per revision.
-        Dialect::Sqlite => ("id INTEGER PRIMARY KEY", "BLOB"),
-        Dialect::Postgresql => ("id BIGSERIAL PRIMARY KEY", "BYTEA"),
-        // LONGBLOB: a BLOB holds only 64 KiB, less than many components.
-        Dialect::Mysql => ("id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY", "LONGBLOB"),
+        Dialect::Sqlite => ("id INTEGER PRIMARY KEY", "BLOB", "TEXT", ""),
+        Dialect::Postgresql => ("id BIGSERIAL PRIMARY KEY", "BYTEA", "TEXT", ""),
+        // LONGBLOB: a BLOB holds only 64 KiB, less than many components;
+        // MEDIUMTEXT: a TEXT holds only 64 KiB, and a row that does not fit
+        // is refused (or cut) by the database. utf8mb4 and a binary
+        // collation: what is read back is what was hashed.
+        Dialect::Mysql => (
+            "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+            "LONGBLOB",
+            "MEDIUMTEXT",
+            " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        ),
     };
+    let history = quote(dialect, &history_table(version_table));
     conn.execute_script(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (\
+        "CREATE TABLE IF NOT EXISTS {history} (\
          {key}, \
          revision VARCHAR(64) NOT NULL, \
          direction VARCHAR(16) NOT NULL, \
@@ -197,8 +218,8 @@ pub async fn ensure_tables(conn: &mut dyn Connection, version_table: &str) -> Re
          duration_ms BIGINT NOT NULL, \
          statements BIGINT NOT NULL, \
          rows_affected BIGINT NOT NULL, \
-         error TEXT)",
-        quote(dialect, &history_table(version_table))
+         error {text}, \
+         row_hash VARCHAR(64) NOT NULL DEFAULT ''){options}"
     ))
     .await?;
     conn.execute_script(&format!(
@@ -207,59 +228,125 @@ pub async fn ensure_tables(conn: &mut dyn Connection, version_table: &str) -> Re
          kind VARCHAR(16) NOT NULL, \
          size BIGINT NOT NULL, \
          content {blob} NOT NULL, \
-         stored_at VARCHAR(40) NOT NULL)",
+         stored_at VARCHAR(40) NOT NULL){options}",
         quote(dialect, &artifacts_table(version_table))
     ))
     .await?;
+    conn.execute_script(&super::failed::create(dialect, version_table))
+        .await?;
+    upgrade(conn, version_table).await
+}
+
+/// Brings tables made by an older aludel to this one's shape, once: the
+/// history gains `row_hash`, its old rows keeping `''` (before the chain,
+/// see [`super::chain`]); on MySQL the error columns become MEDIUMTEXT.
+/// Asked of the catalogue, so that nothing fails inside a transaction.
+async fn upgrade(conn: &mut dyn Connection, version_table: &str) -> Result<(), DbError> {
+    let dialect = conn.dialect();
+    let history = history_table(version_table);
+    let probe = column_exists(dialect, &history, "row_hash");
+    if !conn.query(&probe.sql, probe.params).await?.rows.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        "upgrading {history}: adding the hash chain's column (older rows stay unchained)"
+    );
+    let quoted = quote(dialect, &history);
+    let alter = match dialect {
+        Dialect::Mysql => format!(
+            "ALTER TABLE {quoted} ADD COLUMN row_hash VARCHAR(64) NOT NULL DEFAULT '', \
+             MODIFY error MEDIUMTEXT, CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        ),
+        _ => format!("ALTER TABLE {quoted} ADD COLUMN row_hash VARCHAR(64) NOT NULL DEFAULT ''"),
+    };
+    conn.execute_script(&alter).await?;
+    if dialect == Dialect::Mysql {
+        conn.execute_script(&format!(
+            "ALTER TABLE {} MODIFY error MEDIUMTEXT NOT NULL, MODIFY statements MEDIUMTEXT NOT NULL",
+            quote(dialect, &super::failed::table_for(version_table))
+        ))
+        .await?;
+    }
     Ok(())
 }
 
-const COLUMNS: &str = "revision, direction, outcome, checksum, artifact, runner, component_hash, \
+const COLUMNS: &str = "id, revision, direction, outcome, checksum, artifact, runner, component_hash, \
      db_user, os_user, host, aludel_version, started_at, finished_at, duration_ms, statements, \
-     rows_affected, error";
+     rows_affected, error, row_hash";
 
 fn opt(v: &Option<String>) -> Value {
     v.clone().map(Value::Text).unwrap_or(Value::Null)
 }
 
-/// Appends a row to the audit log.
+/// Appends a row (id and hash set) to the audit log on its own.
 pub async fn record(
     conn: &mut dyn Connection,
     version_table: &str,
     entry: &HistoryEntry,
 ) -> Result<(), DbError> {
-    let statement = record_statement(conn.dialect(), version_table, entry);
+    let statement = record_statement(conn.dialect(), version_table, entry, None);
     conn.execute(&statement.sql, statement.params).await?;
     Ok(())
 }
 
-/// The statement that appends `entry` to the audit log.
-pub fn record_statement(dialect: Dialect, version_table: &str, entry: &HistoryEntry) -> Statement {
-    let p = placeholders(dialect, 17).join(", ");
+/// The statement that appends `entry`, whose id and hash are set, to the
+/// audit log; with `changed` (an expression of [`super::guard`] and its
+/// parameters, numbered from 20), only when it is `''`.
+pub fn record_statement(
+    dialect: Dialect,
+    version_table: &str,
+    entry: &HistoryEntry,
+    changed: Option<(String, Vec<Value>)>,
+) -> Statement {
+    let p = placeholders(dialect, 19);
+    let mut values = p[..18].join(", ");
+    values.push_str(", ");
+    let row_hash = Value::Text(entry.row_hash.clone());
+    let mut params = vec![
+        Value::Integer(entry.id),
+        Value::Text(entry.revision.clone()),
+        Value::Text(direction_text(entry.direction).to_string()),
+        Value::Text(entry.outcome.as_str().to_string()),
+        opt(&entry.checksum),
+        opt(&entry.artifact),
+        opt(&entry.runner),
+        opt(&entry.component_hash),
+        opt(&entry.db_user),
+        opt(&entry.os_user),
+        opt(&entry.host),
+        Value::Text(entry.aludel_version.clone()),
+        Value::Text(entry.started_at.clone()),
+        Value::Text(entry.finished_at.clone()),
+        Value::Integer(entry.duration_ms),
+        Value::Integer(entry.statements),
+        Value::Integer(entry.rows),
+        opt(&entry.error),
+    ];
+    match changed {
+        Some((changed, more)) => {
+            values.push_str(&super::guard::guarded(dialect, &changed, &p[18]));
+            // PostgreSQL numbers its placeholders: the hash is $19 and the
+            // check's from $20. `?` binds in the order of the text, where
+            // the check comes first.
+            if dialect == Dialect::Postgresql {
+                params.push(row_hash);
+                params.extend(more);
+            } else {
+                params.extend(more);
+                params.push(row_hash);
+            }
+        }
+        None => {
+            values.push_str(&p[18]);
+            params.push(row_hash);
+        }
+    }
     Statement::new(
         format!(
-            "INSERT INTO {} ({COLUMNS}) VALUES ({p})",
+            "INSERT INTO {} ({COLUMNS}) VALUES ({values})",
             quote(dialect, &history_table(version_table))
         ),
-        vec![
-            Value::Text(entry.revision.clone()),
-            Value::Text(direction_text(entry.direction).to_string()),
-            Value::Text(entry.outcome.as_str().to_string()),
-            opt(&entry.checksum),
-            opt(&entry.artifact),
-            opt(&entry.runner),
-            opt(&entry.component_hash),
-            opt(&entry.db_user),
-            opt(&entry.os_user),
-            opt(&entry.host),
-            Value::Text(entry.aludel_version.clone()),
-            Value::Text(entry.started_at.clone()),
-            Value::Text(entry.finished_at.clone()),
-            Value::Integer(entry.duration_ms),
-            Value::Integer(entry.statements),
-            Value::Integer(entry.rows),
-            opt(&entry.error),
-        ],
+        params,
     )
 }
 
@@ -271,12 +358,23 @@ pub async fn list(
     version_table: &str,
 ) -> Result<Vec<HistoryEntry>, DbError> {
     let dialect = conn.dialect();
-    let sql = format!(
-        "SELECT id, {COLUMNS} FROM {} ORDER BY id",
-        quote(dialect, &history_table(version_table))
-    );
-    Ok(own_rows(conn, &sql, Vec::new())
-        .await?
+    let table = quote(dialect, &history_table(version_table));
+    let sql = format!("SELECT {COLUMNS} FROM {table} ORDER BY id");
+    let rows = match own_rows(conn, &sql, Vec::new()).await {
+        // A table of an older aludel, not upgraded yet (that is done before
+        // the first write): its rows are before the chain.
+        Err(e) if is_missing_column(&e) => {
+            let older = COLUMNS.replace("row_hash", "'' AS row_hash");
+            own_rows(
+                conn,
+                &format!("SELECT {older} FROM {table} ORDER BY id"),
+                Vec::new(),
+            )
+            .await?
+        }
+        other => other?,
+    };
+    Ok(rows
         .into_iter()
         .map(|row| {
             let text = |i: usize| cell_text(&row, i);
@@ -304,6 +402,7 @@ pub async fn list(
                 statements: int(15),
                 rows: int(16),
                 error: text(17),
+                row_hash: text(18).unwrap_or_default(),
             }
         })
         .collect())
@@ -321,25 +420,36 @@ pub fn artifact_statement(
     now: &str,
 ) -> Statement {
     let table = quote(dialect, &artifacts_table(version_table));
-    let p = placeholders(dialect, 5);
-    let (insert, conflict) = match dialect {
-        Dialect::Sqlite => ("INSERT OR IGNORE INTO", ""),
-        Dialect::Postgresql => ("INSERT INTO", " ON CONFLICT (hash) DO NOTHING"),
-        Dialect::Mysql => ("INSERT INTO", " ON DUPLICATE KEY UPDATE hash = hash"),
+    let p = placeholders(dialect, 6);
+    let mut params = vec![
+        Value::Text(hash.to_string()),
+        Value::Text(kind.as_str().to_string()),
+        Value::Integer(i64::try_from(content.len()).unwrap_or(i64::MAX)),
+        Value::Blob(content.to_vec()),
+        Value::Text(now.to_string()),
+    ];
+    let columns = "(hash, kind, size, content, stored_at)";
+    let values = format!("{}, {}, {}, {}, {}", p[0], p[1], p[2], p[3], p[4]);
+    // The rows it changed say whether it stored the artifact: the ledger
+    // counts what the store must hold (see `super::guard`).
+    let sql = match dialect {
+        Dialect::Sqlite => format!("INSERT OR IGNORE INTO {table} {columns} VALUES ({values})"),
+        Dialect::Postgresql => {
+            format!("INSERT INTO {table} {columns} VALUES ({values}) ON CONFLICT (hash) DO NOTHING")
+        }
+        // Not ON DUPLICATE KEY UPDATE: with the found-rows flag sqlx sets,
+        // it counts an existing row as changed. Not INSERT IGNORE: it
+        // would turn any other error into a warning.
+        Dialect::Mysql => {
+            params.push(Value::Text(hash.to_string()));
+            format!(
+                "INSERT INTO {table} {columns} SELECT {values} FROM DUAL \
+                 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE hash = {})",
+                p[5]
+            )
+        }
     };
-    Statement::new(
-        format!(
-            "{insert} {table} (hash, kind, size, content, stored_at) VALUES ({}, {}, {}, {}, {}){conflict}",
-            p[0], p[1], p[2], p[3], p[4]
-        ),
-        vec![
-            Value::Text(hash.to_string()),
-            Value::Text(kind.as_str().to_string()),
-            Value::Integer(i64::try_from(content.len()).unwrap_or(i64::MAX)),
-            Value::Blob(content.to_vec()),
-            Value::Text(now.to_string()),
-        ],
-    )
+    Statement::new(sql, params)
 }
 
 /// The artifact stored under `hash`, if any.
@@ -400,4 +510,34 @@ pub fn os_identity() -> (Option<String>, Option<String>) {
         .ok()
         .filter(|h| !h.is_empty());
     (user, host)
+}
+
+/// Every stored artifact's hash, kind and content's SHA-256, for
+/// `aludel verify`. Reads every artifact: a verb an operator asks for.
+pub async fn artifact_hashes(
+    conn: &mut dyn Connection,
+    version_table: &str,
+) -> Result<Vec<(String, String, String)>, DbError> {
+    let dialect = conn.dialect();
+    let sql = format!(
+        "SELECT hash, kind, content FROM {} ORDER BY hash",
+        quote(dialect, &artifacts_table(version_table))
+    );
+    Ok(own_rows(conn, &sql, Vec::new())
+        .await?
+        .into_iter()
+        .map(|row| {
+            let content: &[u8] = match row.get(2) {
+                Some(Value::Blob(b)) => b,
+                Some(Value::Text(t)) => t.as_bytes(),
+                _ => &[],
+            };
+            let found = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(content));
+            (
+                cell_text(&row, 0).unwrap_or_default(),
+                cell_text(&row, 1).unwrap_or_default(),
+                found,
+            )
+        })
+        .collect())
 }

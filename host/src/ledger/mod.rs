@@ -16,7 +16,9 @@
 //! through [`crate::db`]'s quoting and placeholders.
 
 pub mod audit;
+pub mod chain;
 pub mod failed;
+pub mod guard;
 pub mod history;
 pub mod version;
 
@@ -27,6 +29,7 @@ use crate::db::{Connection, DbError, Dialect, Statement, Value};
 use crate::error::Error;
 
 pub use audit::{Mismatch, applied_records};
+pub use chain::{Break, ChainReport};
 pub use failed::FailedRevision;
 pub use history::{ArtifactKind, HistoryEntry, Outcome};
 pub use version::{HeadChange, head_changes};
@@ -70,6 +73,13 @@ pub struct Ledger {
     /// Plugins stored in the artifact table by this run: one plugin serves
     /// many revisions and is stored (and looked up) once.
     plugins_stored: HashSet<String>,
+    /// The version table as aludel's own SQL names it, resolved once per
+    /// run (see [`Ledger::resolve`]); none until then.
+    sql_table: Option<String>,
+    /// What aludel's tables hold, as this run last wrote them: what a
+    /// revision's records check them against ([`guard`]). Read with the
+    /// audit tables, forgotten on rollback.
+    state: Option<guard::State>,
 }
 
 impl Ledger {
@@ -81,6 +91,8 @@ impl Ledger {
             audit_ready: false,
             who: None,
             plugins_stored: HashSet::new(),
+            sql_table: None,
+            state: None,
         }
     }
 
@@ -96,6 +108,74 @@ impl Ledger {
 
     pub fn version_table(&self) -> &str {
         &self.version_table
+    }
+
+    /// The version table as aludel's own statements name it, so that no
+    /// object a revision creates can stand in for it: `main.<t>` on SQLite
+    /// (a `temp` table of the same name would shadow a bare one), and
+    /// `<schema>.<t>` on PostgreSQL, the schema where the table is, or else
+    /// the current one, asked once per run before any revision runs (a bare
+    /// name would follow a `search_path` the revision set, or a table in
+    /// `pg_temp`). MySQL's temporary tables shadow even qualified names:
+    /// there [`unshadow`](Self::unshadow) drops them before the host writes.
+    /// Until resolved (offline), the configured name.
+    pub fn sql_table(&self) -> &str {
+        self.sql_table.as_deref().unwrap_or(&self.version_table)
+    }
+
+    /// Resolves [`sql_table`](Self::sql_table), once.
+    pub async fn resolve(&mut self, conn: &mut dyn Connection) -> Result<(), DbError> {
+        if self.sql_table.is_some() || self.offline_heads.is_some() {
+            return Ok(());
+        }
+        let qualified = self.version_table.contains('.');
+        let resolved = match conn.dialect() {
+            Dialect::Sqlite if !qualified => format!("main.{}", self.version_table),
+            Dialect::Postgresql if !qualified => {
+                let sql = "SELECT COALESCE((SELECT n.nspname::text FROM pg_catalog.pg_class c \
+                           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                           WHERE c.oid = pg_catalog.to_regclass($1)), \
+                           pg_catalog.current_schema()::text)";
+                let rows = conn
+                    .query(
+                        sql,
+                        vec![Value::Text(quote(Dialect::Postgresql, &self.version_table))],
+                    )
+                    .await?
+                    .rows;
+                match rows.first().and_then(|row| cell_text(row, 0)) {
+                    Some(schema) => format!("{schema}.{}", self.version_table),
+                    // No schema to create in: CREATE TABLE would fail as well.
+                    None => self.version_table.clone(),
+                }
+            }
+            _ => self.version_table.clone(),
+        };
+        self.sql_table = Some(resolved);
+        Ok(())
+    }
+
+    /// aludel's tables as its statements name them, the version table first.
+    pub fn sql_tables(&self) -> guard::Tables {
+        guard::Tables {
+            names: own_tables(self.sql_table()),
+        }
+    }
+
+    /// On MySQL, the statement that drops any TEMPORARY table a revision
+    /// made with the name of one of aludel's: it would shadow the real one
+    /// for the host's own statements, even qualified. It commits nothing.
+    pub fn unshadow(&self, dialect: Dialect) -> Option<Statement> {
+        (dialect == Dialect::Mysql).then(|| {
+            let names: Vec<String> = own_tables(self.sql_table())
+                .iter()
+                .map(|t| quote(dialect, t))
+                .collect();
+            Statement::new(
+                format!("DROP TEMPORARY TABLE IF EXISTS {}", names.join(", ")),
+                Vec::new(),
+            )
+        })
     }
 
     /// The heads recorded in the version table, sorted; empty when it does
@@ -116,13 +196,14 @@ impl Ledger {
         let dialect = conn.dialect();
         // Asked first rather than read and failed: a failed statement
         // aborts a PostgreSQL transaction.
+        self.resolve(conn).await?;
         if !self.version_known && !self.version_table_exists(conn).await? {
             return Ok(Vec::new());
         }
         self.version_known = true;
         let sql = format!(
             "SELECT version_num FROM {} ORDER BY version_num",
-            quote(dialect, &self.version_table)
+            quote(dialect, self.sql_table())
         );
         conn.query(&sql, Vec::new())
             .await?
@@ -137,7 +218,7 @@ impl Ledger {
     }
 
     async fn version_table_exists(&self, conn: &mut dyn Connection) -> Result<bool, DbError> {
-        let exists = table_exists(conn.dialect(), &self.version_table);
+        let exists = table_exists(conn.dialect(), self.sql_table());
         Ok(!conn
             .query(&exists.sql, exists.params)
             .await?
@@ -151,6 +232,9 @@ impl Ledger {
         if self.version_known {
             return Ok(());
         }
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
         self.create_version_table(conn)
             .await
             .map_err(|e| Error::database("creating the version table", e))?;
@@ -168,14 +252,14 @@ impl Ledger {
         {
             return Ok(());
         }
-        let create = version::create(conn.dialect(), &self.version_table);
+        let create = version::create(conn.dialect(), self.sql_table());
         conn.execute_script(&create).await.map(drop)
     }
 
     /// Empties the version table, creating it if need be (`stamp --purge`).
     pub async fn purge_version_table(&mut self, conn: &mut dyn Connection) -> Result<(), Error> {
         self.ensure_version_table(conn).await?;
-        let purge = version::purge(conn.dialect(), &self.version_table);
+        let purge = version::purge(conn.dialect(), self.sql_table());
         conn.execute(&purge.sql, purge.params)
             .await
             .map(drop)
@@ -188,17 +272,73 @@ impl Ledger {
         if self.audit_ready {
             return Ok(());
         }
-        history::ensure_tables(conn, &self.version_table)
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        history::ensure_tables(conn, self.sql_table())
             .await
             .map_err(|e| Error::database("creating the audit tables", e))?;
+        self.load_state(conn)
+            .await
+            .map_err(|e| Error::database("reading the state of the audit tables", e))?;
         self.audit_ready = true;
         Ok(())
     }
 
+    /// Reads what the audit tables hold (one round trip): the history's
+    /// head, which every row written next is chained to, and the counts a
+    /// revision's records are checked against.
+    async fn load_state(&mut self, conn: &mut dyn Connection) -> Result<(), DbError> {
+        let dialect = conn.dialect();
+        let query = self.sql_tables().state_query(dialect);
+        let rows = conn.query(&query.sql, query.params).await?.rows;
+        let row = rows.first().cloned().unwrap_or_default();
+        let int = |i: usize| {
+            cell_text(&row, i)
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        self.state = Some(guard::State {
+            history_rows: int(0),
+            head_id: int(1),
+            head_hash: cell_text(&row, 2).unwrap_or_default(),
+            artifacts: int(3),
+            failed: int(4),
+            oids: if dialect == Dialect::Postgresql {
+                (5..8).map(int).collect()
+            } else {
+                Vec::new()
+            },
+        });
+        Ok(())
+    }
+
+    /// Gives `entry` its id and its link in the chain, after the last row
+    /// this run knows of, and caps its error; the state then expects it.
+    fn chain(&mut self, entry: &HistoryEntry) -> Result<HistoryEntry, Error> {
+        let state = self.state.as_mut().ok_or_else(|| {
+            Error::Internal("a history row was written before the audit tables were read".into())
+        })?;
+        let mut entry = entry.clone();
+        entry.error = entry.error.as_deref().map(cap_error);
+        entry.id = state.head_id + 1;
+        entry.row_hash = chain::row_hash(&entry, &state.head_hash);
+        state.head_id = entry.id;
+        state.head_hash = entry.row_hash.clone();
+        state.history_rows += 1;
+        Ok(entry)
+    }
+
     /// Every row of the audit log, oldest first; empty before the first
     /// run. Reads only: call it outside a transaction.
-    pub async fn audit_log(&self, conn: &mut dyn Connection) -> Result<Vec<HistoryEntry>, Error> {
-        history::list(conn, &self.version_table)
+    pub async fn audit_log(
+        &mut self,
+        conn: &mut dyn Connection,
+    ) -> Result<Vec<HistoryEntry>, Error> {
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        history::list(conn, self.sql_table())
             .await
             .map_err(|e| Error::database("reading the audit log", e))
     }
@@ -210,14 +350,65 @@ impl Ledger {
         entry: &HistoryEntry,
     ) -> Result<(), Error> {
         self.ensure_audit_tables(conn).await?;
-        history::record(conn, &self.version_table, entry)
-            .await
-            .map_err(|e| Error::database("writing the audit log", e))
+        let dialect = conn.dialect();
+        if let Some(unshadow) = self.unshadow(dialect) {
+            conn.execute(&unshadow.sql, unshadow.params)
+                .await
+                .map_err(|e| Error::database("writing the audit log", e))?;
+        }
+        let entry = self.chain(entry)?;
+        let written = history::record(conn, self.sql_table(), &entry).await;
+        if written.is_err() {
+            // The head was not written: read it again next time.
+            self.audit_ready = false;
+            self.state = None;
+        }
+        written.map_err(|e| Error::database("writing the audit log", e))
     }
 
-    /// The statement that appends `entry` to the audit log.
-    pub fn history_statement(&self, dialect: Dialect, entry: &HistoryEntry) -> Statement {
-        history::record_statement(dialect, &self.version_table, entry)
+    /// The statement that appends `entry` to the audit log. With `heads`
+    /// (what the version table holds once the step's change is made), it
+    /// also checks that the revision left aludel's tables as this run wrote
+    /// them, and fails when it did not (see [`guard`]).
+    pub fn history_statement(
+        &mut self,
+        dialect: Dialect,
+        entry: &HistoryEntry,
+        heads: Option<&[String]>,
+    ) -> Result<(Statement, Option<guard::Expected>), Error> {
+        // The check is of the state before this row.
+        let changed = match (heads, &self.state) {
+            (Some(heads), Some(state)) => {
+                Some(self.sql_tables().changed(dialect, state, heads, 20))
+            }
+            _ => None,
+        };
+        // What names the changed table where the database's error cannot
+        // (SQLite, MySQL), built only if the check fails (`diagnose`).
+        let diagnose = match (&changed, heads, &self.state) {
+            (Some(_), Some(heads), Some(state)) if dialect != Dialect::Postgresql => {
+                Some((state.clone(), heads.to_vec()))
+            }
+            _ => None,
+        };
+        let entry = self.chain(entry)?;
+        let statement = history::record_statement(dialect, self.sql_table(), &entry, changed);
+        Ok((statement, diagnose))
+    }
+
+    /// The query naming the first of aludel's tables that is not as
+    /// `state` and `heads` say, or `''`: asked after a failed check, before
+    /// the rollback.
+    pub fn diagnose(&self, dialect: Dialect, state: &guard::State, heads: &[String]) -> Statement {
+        let (sql, params) = self.sql_tables().changed(dialect, state, heads, 1);
+        Statement::new(format!("SELECT {sql}"), params)
+    }
+
+    /// Notes that a batch stored `n` new artifacts.
+    pub fn note_artifacts_stored(&mut self, n: u64) {
+        if let Some(state) = &mut self.state {
+            state.artifacts += i64::try_from(n).unwrap_or(0);
+        }
     }
 
     /// The statement that stores `content` under `hash` unless it is there.
@@ -230,7 +421,7 @@ impl Ledger {
     ) -> Statement {
         history::artifact_statement(
             dialect,
-            &self.version_table,
+            self.sql_table(),
             hash,
             kind,
             content,
@@ -253,45 +444,123 @@ impl Ledger {
         self.version_known = false;
         self.plugins_stored.clear();
         // The audit tables may have been created inside it (a dry run);
-        // asking again costs one `CREATE TABLE IF NOT EXISTS`.
+        // asking again costs one `CREATE TABLE IF NOT EXISTS`, and reads
+        // the state as the rollback left it.
         self.audit_ready = false;
+        self.state = None;
     }
 
     /// The artifact stored under `hash`, if any.
     pub async fn load_artifact(
-        &self,
+        &mut self,
         conn: &mut dyn Connection,
         hash: &str,
     ) -> Result<Option<Vec<u8>>, Error> {
-        history::load_artifact(conn, &self.version_table, hash)
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        history::load_artifact(conn, self.sql_table(), hash)
             .await
             .map_err(|e| Error::database("reading the artifact store", e))
     }
 
+    /// What `aludel verify` finds of the ledger itself: the audit log's
+    /// chain and every stored artifact against its hash. Reads only.
+    pub async fn check_integrity(&mut self, conn: &mut dyn Connection) -> Result<Integrity, Error> {
+        let entries = self.audit_log(conn).await?;
+        let chain = chain::check(&entries);
+        let stored = history::artifact_hashes(conn, self.sql_table())
+            .await
+            .map_err(|e| Error::database("reading the artifact store", e))?;
+        let users = |hash: &str| -> Vec<String> {
+            let mut ids: Vec<String> = entries
+                .iter()
+                .filter(|e| {
+                    e.artifact.as_deref() == Some(hash) || e.component_hash.as_deref() == Some(hash)
+                })
+                .map(|e| e.revision.clone())
+                .collect();
+            ids.dedup();
+            ids
+        };
+        let mut artifacts = Vec::new();
+        for (hash, kind, found) in &stored {
+            if hash != found {
+                artifacts.push(ArtifactBreak::Altered {
+                    hash: hash.clone(),
+                    kind: kind.clone(),
+                    revisions: users(hash),
+                    found: found.clone(),
+                });
+            }
+        }
+        for entry in &entries {
+            if let Some(hash) = &entry.artifact
+                && !stored.iter().any(|(h, _, _)| h == hash)
+                && !artifacts
+                    .iter()
+                    .any(|a| matches!(a, ArtifactBreak::Missing { hash: h, .. } if h == hash))
+            {
+                artifacts.push(ArtifactBreak::Missing {
+                    hash: hash.clone(),
+                    revision: entry.revision.clone(),
+                    row: entry.id,
+                });
+            }
+        }
+        Ok(Integrity {
+            rows: entries.len(),
+            chain,
+            artifacts,
+        })
+    }
+
     /// The revisions that failed part-way and are unresolved. Reads only.
-    pub async fn failures(&self, conn: &mut dyn Connection) -> Result<Vec<FailedRevision>, Error> {
-        let failures = failed::list(conn, &self.version_table).await;
+    pub async fn failures(
+        &mut self,
+        conn: &mut dyn Connection,
+    ) -> Result<Vec<FailedRevision>, Error> {
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        let failures = failed::list(conn, self.sql_table()).await;
         failures.map_err(|e| Error::database("reading the failed revisions", e))
     }
 
     /// Records that a revision failed part-way, outside any transaction so
     /// that it survives the rollback.
     pub async fn record_failure(
-        &self,
+        &mut self,
         conn: &mut dyn Connection,
         failure: &FailedRevision,
     ) -> Result<(), Error> {
-        let recorded = failed::record(conn, &self.version_table, failure).await;
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        if let Some(unshadow) = self.unshadow(conn.dialect()) {
+            conn.execute(&unshadow.sql, unshadow.params)
+                .await
+                .map_err(|e| Error::database("recording the failed revision", e))?;
+        }
+        // Its count changes: read the state again before the next record.
+        self.state = None;
+        self.audit_ready = false;
+        let recorded = failed::record(conn, self.sql_table(), failure).await;
         recorded.map_err(|e| Error::database("recording the failed revision", e))
     }
 
     /// Ends the failed state of `revision`; false when there was none.
     pub async fn clear_failure(
-        &self,
+        &mut self,
         conn: &mut dyn Connection,
         revision: &str,
     ) -> Result<bool, Error> {
-        let cleared = failed::clear(conn, &self.version_table, revision).await;
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.state = None;
+        self.audit_ready = false;
+        let cleared = failed::clear(conn, self.sql_table(), revision).await;
         cleared.map_err(|e| Error::database("clearing the failed revision", e))
     }
 
@@ -309,6 +578,71 @@ impl Ledger {
         };
         self.who = Some(who.clone());
         who
+    }
+}
+
+/// What `aludel verify` found of aludel's own tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Integrity {
+    /// Rows in the audit log.
+    pub rows: usize,
+    pub chain: chain::ChainReport,
+    pub artifacts: Vec<ArtifactBreak>,
+}
+
+impl Integrity {
+    pub fn is_intact(&self) -> bool {
+        self.chain.breaks.is_empty() && self.artifacts.is_empty()
+    }
+}
+
+/// A stored artifact that is not what the audit log says was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactBreak {
+    /// Its content does not hash to the key it is stored under.
+    Altered {
+        hash: String,
+        kind: String,
+        /// The revisions whose rows name it.
+        revisions: Vec<String>,
+        found: String,
+    },
+    /// A row names an artifact the store does not hold.
+    Missing {
+        hash: String,
+        revision: String,
+        row: i64,
+    },
+}
+
+impl std::fmt::Display for ArtifactBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArtifactBreak::Altered {
+                hash,
+                kind,
+                revisions,
+                found,
+            } => write!(
+                f,
+                "stored artifact {hash} ({kind} of revision {}) was altered: its content hashes \
+                 to {found}; aludel refuses to unpack or run it",
+                if revisions.is_empty() {
+                    "none in the audit log".to_string()
+                } else {
+                    revisions.join(", ")
+                }
+            ),
+            ArtifactBreak::Missing {
+                hash,
+                revision,
+                row,
+            } => write!(
+                f,
+                "stored artifact {hash} of revision {revision} (audit log row {row}) is missing \
+                 from the artifact store: it was deleted"
+            ),
+        }
     }
 }
 
@@ -338,6 +672,58 @@ fn cell_text(row: &[Value], i: usize) -> Option<String> {
     }
 }
 
+/// The most bytes of an error text aludel stores (history and failed
+/// state): a revision controls its errors, and a row too large for its
+/// column would be refused (MySQL's TEXT holds 64 KiB) and the failure lost.
+pub const MAX_STORED_ERROR: usize = 16 * 1024;
+
+/// `text` as stored: whole when it fits in [`MAX_STORED_ERROR`] bytes, else
+/// its start and its end around a note of how much was cut, so that both
+/// the first error and the last context survive.
+pub fn cap_error(text: &str) -> String {
+    cap_text(text, MAX_STORED_ERROR)
+}
+
+fn cap_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let keep = max / 2 - 64;
+    let mut head = keep;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - keep;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} [... {} of {} bytes cut by aludel ...] {}",
+        &text[..head],
+        tail - head,
+        text.len(),
+        &text[tail..]
+    )
+}
+
+/// The statements a failure keeps: each capped as an error is, and at most
+/// the first and the last 100, around a note of how many were left out.
+pub fn cap_statements(statements: &[String]) -> Vec<String> {
+    const EACH: usize = 4 * 1024;
+    const ENDS: usize = 100;
+    let capped = |s: &String| cap_text(s, EACH);
+    if statements.len() <= 2 * ENDS {
+        return statements.iter().map(capped).collect();
+    }
+    let mut out: Vec<String> = statements[..ENDS].iter().map(capped).collect();
+    out.push(format!(
+        "[... {} statements not kept by aludel ...]",
+        statements.len() - 2 * ENDS
+    ));
+    out.extend(statements[statements.len() - ENDS..].iter().map(capped));
+    out
+}
+
 /// Now, in UTC, always with milliseconds: one fixed width, so that stored
 /// times sort as text on every database.
 pub fn now_rfc3339() -> String {
@@ -364,6 +750,21 @@ mod tests {
                 "meta.aludel_version_failed",
             ]
         );
+    }
+
+    #[test]
+    fn a_long_error_keeps_its_start_and_end_and_says_it_was_cut() {
+        let text = format!("START{}END", "é".repeat(40_000));
+        let capped = cap_error(&text);
+        assert!(capped.len() <= MAX_STORED_ERROR, "{}", capped.len());
+        assert!(capped.starts_with("START") && capped.ends_with("END"));
+        assert!(capped.contains(&format!("of {} bytes cut by aludel", text.len())));
+        assert_eq!(cap_error("short"), "short");
+        let many: Vec<String> = (0..500).map(|i| i.to_string()).collect();
+        let kept = cap_statements(&many);
+        assert_eq!(kept.len(), 201);
+        assert_eq!((kept[0].as_str(), kept[200].as_str()), ("0", "499"));
+        assert!(kept[100].contains("300 statements not kept"));
     }
 
     #[test]

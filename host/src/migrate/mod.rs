@@ -111,7 +111,8 @@ pub enum End {
 
 impl<'a> Migrator<'a> {
     /// A migrator over `conn`, a connection to the project's database.
-    pub fn new(project: &'a Project, conn: Box<dyn Connection>) -> Result<Self, Error> {
+    pub fn new(project: &'a Project, mut conn: Box<dyn Connection>) -> Result<Self, Error> {
+        conn.protect_tables(&crate::ledger::own_tables(&project.config.version_table));
         Ok(Migrator {
             graph: graph_of(project)?,
             ledger: Ledger::new(project.config.version_table.clone()),

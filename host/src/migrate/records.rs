@@ -3,10 +3,11 @@
 //! that ran it), sent as one batch so that they cost one round trip.
 
 use super::Migrator;
-use crate::db::{BatchStage, Statement};
+use crate::db::dialect::is_missing_table;
+use crate::db::{BatchStage, DbError, Statement, Value};
 use crate::error::Error;
 use crate::graph::Direction;
-use crate::ledger::{ArtifactKind, HeadChange, HistoryEntry, Outcome, now_rfc3339};
+use crate::ledger::{ArtifactKind, HeadChange, HistoryEntry, Outcome, guard, now_rfc3339};
 use crate::plugins;
 use crate::project::{Revision, Runner, checksum};
 use crate::runtime::Prepared;
@@ -16,6 +17,11 @@ use crate::runtime::Prepared;
 pub(super) struct Record {
     pub statement: Statement,
     pub what: &'static str,
+    /// An artifact: the rows it inserts count in the ledger's state.
+    pub artifact: bool,
+    /// A history row that checks aludel's tables: the revision it records,
+    /// and on SQLite and MySQL the query naming the table found changed.
+    pub guard: Option<(String, Option<guard::Expected>)>,
 }
 
 impl Migrator<'_> {
@@ -52,6 +58,7 @@ impl Migrator<'_> {
             statements: 0,
             rows: 0,
             error: None,
+            row_hash: String::new(),
         }
     }
 
@@ -74,6 +81,8 @@ impl Migrator<'_> {
         Ok(Record {
             statement,
             what: "storing the revision's artifact",
+            artifact: true,
+            guard: None,
         })
     }
 
@@ -103,14 +112,27 @@ impl Migrator<'_> {
         Some(Record {
             statement,
             what: "storing the plugin's artifact",
+            artifact: true,
+            guard: None,
         })
     }
 
-    pub(super) fn history_record(&mut self, entry: &HistoryEntry) -> Record {
-        Record {
-            statement: self.ledger.history_statement(self.dialect, entry),
+    /// The statement of `entry`'s history row. With `heads` (the version
+    /// table's rows once the step's change is made), after a revision ran:
+    /// the row is written only if the revision left aludel's own tables as
+    /// they must be (see [`crate::ledger::guard`]).
+    pub(super) fn history_record(
+        &mut self,
+        entry: &HistoryEntry,
+        heads: Option<&[String]>,
+    ) -> Result<Record, Error> {
+        let (statement, diagnose) = self.ledger.history_statement(self.dialect, entry, heads)?;
+        Ok(Record {
+            statement,
             what: "writing the audit log",
-        }
+            artifact: false,
+            guard: heads.map(|_| (entry.revision.clone(), diagnose)),
+        })
     }
 
     /// Writes a step's version-table `changes` and the `records` that
@@ -128,16 +150,39 @@ impl Migrator<'_> {
         debug_assert!(!(begin && commit));
         let offline = self.offline.is_some();
         let table = self.ledger.version_table().to_string();
+        let sql_table = self.ledger.sql_table().to_string();
         let dialect = self.dialect;
         // What each statement of the batch does, for the error naming one.
-        let mut what = Vec::with_capacity(changes.len() + records.len());
-        let mut batch = Vec::with_capacity(changes.len() + records.len());
+        let mut what = Vec::with_capacity(changes.len() + records.len() + 1);
+        let mut batch = Vec::with_capacity(changes.len() + records.len() + 1);
+        let guarded = records.iter().any(|r| r.guard.is_some());
+        // After a revision on MySQL: its TEMPORARY tables named like
+        // aludel's would take the host's writes.
+        let unshadow = if guarded && !offline {
+            self.ledger.unshadow(dialect)
+        } else {
+            None
+        };
+        let skip = usize::from(unshadow.is_some());
+        if let Some(unshadow) = unshadow {
+            what.push("dropping temporary tables named like aludel's own");
+            batch.push(unshadow);
+        }
         for change in &changes {
             what.push("updating the version table");
-            batch.push(change.statement(dialect, &table));
+            batch.push(change.statement(dialect, &sql_table));
         }
-        for record in records {
+        let first_record = batch.len();
+        let mut artifacts = Vec::new();
+        let mut guard = None;
+        for (i, record) in records.into_iter().enumerate() {
             what.push(record.what);
+            if record.artifact {
+                artifacts.push(first_record + i);
+            }
+            if let Some(g) = record.guard {
+                guard = Some((first_record + i, g));
+            }
             batch.push(record.statement);
         }
         if !changes.is_empty() {
@@ -152,22 +197,74 @@ impl Migrator<'_> {
         } else {
             conn.execute_batch(batch).await
         };
-        let counts = done.map_err(|e| {
-            let action = match e.at {
-                BatchStage::Begin => "starting a transaction",
-                BatchStage::Statement(i) => what.get(i).copied().unwrap_or("writing the records"),
-                BatchStage::Commit => "committing",
-            };
-            Error::database(action, e.source)
-        })?;
+        let counts = match done {
+            Ok(counts) => counts,
+            Err(e) => {
+                if let (Some((index, (revision, diagnose))), BatchStage::Statement(at)) =
+                    (guard, e.at)
+                    && (at == index || (at >= skip && is_missing_table(&e.source)))
+                {
+                    let table = self.changed_table(&e.source, diagnose).await;
+                    return Err(Error::OwnTableChanged { revision, table });
+                }
+                let action = match e.at {
+                    BatchStage::Begin => "starting a transaction",
+                    BatchStage::Statement(i) => {
+                        what.get(i).copied().unwrap_or("writing the records")
+                    }
+                    BatchStage::Commit => "committing",
+                };
+                return Err(Error::database(action, e.source));
+            }
+        };
+        let stored: u64 = artifacts
+            .iter()
+            .filter_map(|&i| counts.get(i))
+            .map(|&n| n.min(1))
+            .sum();
+        self.ledger.note_artifacts_stored(stored);
         // Offline, nothing answers: the SQL is only recorded.
         if !offline {
-            for (change, rows) in changes.iter().zip(counts) {
+            for (change, rows) in changes.iter().zip(counts.into_iter().skip(skip)) {
                 change
                     .check(&table, rows)
                     .map_err(|e| Error::database("updating the version table", e))?;
             }
         }
         Ok(())
+    }
+
+    /// Which of aludel's tables a failed check found changed: named in
+    /// PostgreSQL's error, else asked (the transaction is still open on
+    /// SQLite and MySQL, and the revision's changes in it).
+    async fn changed_table(
+        &mut self,
+        error: &DbError,
+        diagnose: Option<guard::Expected>,
+    ) -> String {
+        if let Some(table) = guard::named_in(&error.message) {
+            return table;
+        }
+        if is_missing_table(error) {
+            return format!(
+                "{} (one of them is gone: {})",
+                self.ledger.version_table(),
+                error.message
+            );
+        }
+        let diagnose =
+            diagnose.map(|(state, heads)| self.ledger.diagnose(self.dialect, &state, &heads));
+        if let Some(diagnose) = diagnose
+            && let Ok(rows) = self.conn().query(&diagnose.sql, diagnose.params).await
+            && let Some(Some(Value::Text(table))) = rows.rows.first().map(|r| r.first().cloned())
+            && !table.is_empty()
+        {
+            return table;
+        }
+        format!(
+            "{} or the tables beside it ({})",
+            self.ledger.version_table(),
+            error.message
+        )
     }
 }

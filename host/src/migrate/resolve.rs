@@ -88,7 +88,7 @@ impl Migrator<'_> {
                 records.push(self.revision_artifact(&revision, &mut entry)?);
             }
             entry.error = Some("resolved by hand: completed (--applied)".to_string());
-            records.push(self.history_record(&entry));
+            records.push(self.history_record(&entry, None)?);
             self.write_records(head_changes(&step.change), records, false, false)
                 .await?;
         } else {

@@ -96,7 +96,7 @@ impl Migrator<'_> {
             // The failed state may be recorded before a revision's body
             // (transaction = "none") or inside its transaction (MySQL): the
             // table is made first, outside any transaction.
-            let table = self.ledger.version_table().to_string();
+            let table = self.ledger.sql_table().to_string();
             crate::ledger::failed::ensure_table(self.conn(), &table)
                 .await
                 .map_err(|e| Error::database("creating the failed-state table", e))?;
@@ -180,6 +180,9 @@ impl Migrator<'_> {
         let mut done = Vec::with_capacity(group.steps.len());
         for k in group.steps.clone() {
             started = (now_rfc3339(), Instant::now());
+            let mut after = group_heads.clone();
+            plan[k].apply(&mut after);
+            after.sort();
             match self
                 .run_step(
                     runtime,
@@ -187,6 +190,7 @@ impl Migrator<'_> {
                     &prepared[k],
                     group.mode,
                     group.ends_of(k),
+                    &after,
                 )
                 .await
             {
@@ -415,6 +419,7 @@ impl Migrator<'_> {
         component: &Prepared,
         mode: TransactionMode,
         ends: Ends,
+        heads_after: &[String],
     ) -> Result<Applied, (Error, Vec<String>)> {
         let revision = self.revision(&step.revision).map_err(|e| (e, Vec::new()))?;
         let started = Instant::now();
@@ -507,22 +512,14 @@ impl Migrator<'_> {
         // rollback takes the record with it and the log never claims what
         // did not happen.
         let mut records = Vec::new();
-        if let Some(mut entry) = entry {
-            entry.component_hash = Some(component.hash.clone());
-            entry.statements = i64::try_from(stats.statements).unwrap_or(i64::MAX);
-            entry.rows = i64::try_from(stats.rows).unwrap_or(i64::MAX);
-            entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-            entry.finished_at = now_rfc3339();
-            records.extend(artifact);
-            records.extend(self.plugin_artifact(&revision, component));
-            records.push(self.history_record(&entry));
-        }
         let recorded_before = mode == TransactionMode::None
             || failed_state.as_ref().is_some_and(|hook| hook.written());
         if recorded_before && self.offline.is_none() && !self.dry_run {
             // It succeeded: the failed state recorded for a crash goes, with
-            // the records (one more statement, only for such revisions).
-            let table = self.ledger.version_table().to_string();
+            // the records (one more statement, only for such revisions), and
+            // first: the history row's check counts the failed state as it
+            // was before the revision.
+            let table = self.ledger.sql_table().to_string();
             records.push(super::records::Record {
                 statement: crate::ledger::failed::clear_statement(
                     self.dialect,
@@ -530,7 +527,25 @@ impl Migrator<'_> {
                     &revision.id,
                 ),
                 what: "clearing the failed state recorded before the revision",
+                artifact: false,
+                guard: None,
             });
+        }
+        if let Some(mut entry) = entry {
+            entry.component_hash = Some(component.hash.clone());
+            entry.statements = i64::try_from(stats.statements).unwrap_or(i64::MAX);
+            entry.rows = i64::try_from(stats.rows).unwrap_or(i64::MAX);
+            entry.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            entry.finished_at = now_rfc3339();
+            // The history row before the artifacts: it checks that the
+            // revision left aludel's tables as they were, before the host
+            // adds to them.
+            let history = self
+                .history_record(&entry, Some(heads_after))
+                .map_err(|e| (e, writes.clone()))?;
+            records.push(history);
+            records.extend(artifact);
+            records.extend(self.plugin_artifact(&revision, component));
         }
         let changes = if ends.fold {
             Vec::new()
@@ -603,7 +618,7 @@ impl Migrator<'_> {
             ledger.record_failure(conn, &failure).await?;
             return Ok(None);
         }
-        let table = self.ledger.version_table().to_string();
+        let table = self.ledger.sql_table().to_string();
         Ok(Some(FailedStateHook::new(
             crate::ledger::failed::record_statements(self.dialect, &table, &failure),
         )))

@@ -48,7 +48,7 @@ impl Migrator<'_> {
                 if step.direction == Direction::Upgrade {
                     records.push(self.revision_artifact(&revision, &mut entry)?);
                 }
-                records.push(self.history_record(&entry));
+                records.push(self.history_record(&entry, None)?);
             }
             self.write_records(head_changes(&step.change), records, false, false)
                 .await?;

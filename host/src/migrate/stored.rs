@@ -51,6 +51,16 @@ impl Migrator<'_> {
         let Some(bytes) = ledger.load_artifact(conn, hash).await? else {
             return Ok(None);
         };
+        // Content-addressed: whatever reads an artifact checks it is what
+        // was stored, so a rewritten archive is never unpacked, shown or run.
+        let found = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if found != hash {
+            return Err(Error::ForgedArtifact {
+                revision: revision.to_string(),
+                hash: hash.to_string(),
+                found,
+            });
+        }
         checksum::unpack(&bytes)
             .map(Some)
             .map_err(|detail| Error::BadArtifact {

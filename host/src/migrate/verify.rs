@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Begin, End, Migrator};
 use crate::error::Error;
-use crate::ledger::{HistoryEntry, Mismatch, Outcome, applied_records, now_rfc3339};
+use crate::ledger::{HistoryEntry, Integrity, Mismatch, Outcome, applied_records, now_rfc3339};
 use crate::project::checksum;
 
 impl Migrator<'_> {
@@ -23,6 +23,13 @@ impl Migrator<'_> {
         self.mismatches(&applied).await
     }
 
+    /// `aludel verify`'s check of the ledger itself: the audit log's hash
+    /// chain and every stored artifact against its hash.
+    pub async fn verify_ledger(&mut self) -> Result<Integrity, Error> {
+        let (conn, ledger) = self.parts();
+        ledger.check_integrity(conn).await
+    }
+
     /// Before a run: reads the audit log, refuses when an applied
     /// revision's directory changed, and adds the applied revisions whose
     /// directory is gone to the graph from their stored artifacts. Offline
@@ -35,6 +42,12 @@ impl Migrator<'_> {
         let (conn, ledger) = self.parts();
         ledger.who(conn).await;
         let entries = self.audit_log().await?;
+        // Read anyway: checking its chain costs no round trip. A break is
+        // said, not refused: no revision caused it, and `aludel verify`
+        // names every one.
+        for broken in crate::ledger::chain::check(&entries).breaks {
+            tracing::warn!("{broken} (see `aludel verify`)");
+        }
         let applied = applied_records(&entries);
         let mismatches = self.mismatches(&applied).await?;
         if !mismatches.is_empty() {
@@ -104,7 +117,7 @@ impl Migrator<'_> {
             let started = now_rfc3339();
             let mut entry = m.entry(&revision, None, Outcome::Accepted, &started).await;
             let artifact = m.revision_artifact(&revision, &mut entry)?;
-            let records = vec![artifact, m.history_record(&entry)];
+            let records = vec![m.history_record(&entry, None)?, artifact];
             m.write_records(Vec::new(), records, false, false).await
         })
         .await?;

@@ -1,0 +1,451 @@
+//! Revisions that attack aludel's own tables (issue 11, properties 2 and 7),
+//! on every backend: plain SQL revisions that delete the history, rewrite
+//! the version table, forge rows and artifacts, shadow, rename, replace or
+//! put triggers on aludel's tables, directly or through dynamic SQL. Each
+//! must fail naming what it touched and leave the database, the version
+//! table and the audit log exactly as before; where MySQL commits DDL
+//! implicitly, every later run must refuse until the failure is resolved.
+//!
+//! And after the fact: a history row altered, deleted, or an artifact
+//! forged with a direct SQL client is named by `aludel verify`, which exits
+//! non-zero, and a forged artifact is never unpacked or run.
+
+use crate::support::{Backend, TestProject, on_every_backend};
+
+const BASE: &str = "base00000001";
+const HOSTILE: &str = "hostile00001";
+
+/// A project on `backend` with one applied revision holding a table `t`.
+fn project(backend: Backend) -> TestProject {
+    let p = TestProject::on(backend);
+    p.sql_revision(
+        BASE,
+        None,
+        "CREATE TABLE t (x INTEGER);\nINSERT INTO t (x) VALUES (1);\n",
+        "DROP TABLE t;\n",
+    );
+    p.ok(&["upgrade", "head"]);
+    p
+}
+
+/// Every row of aludel's history and version table, as text.
+fn ledger(p: &TestProject) -> (Vec<Vec<String>>, Vec<String>) {
+    let history = p.query(
+        "SELECT id, revision, direction, outcome, checksum, artifact, row_hash \
+         FROM aludel_version_history ORDER BY id",
+    );
+    (history, p.versions())
+}
+
+/// Runs `upgrade head` with HOSTILE's `upgrade` SQL and checks that it
+/// failed naming `touched`, and that the database, the version table and
+/// the audit log's applied rows are exactly as before (a `failed` row is
+/// added after the rollback, by design). Returns the error.
+fn refused(p: &TestProject, upgrade: &str, touched: &str) -> String {
+    p.sql_revision(HOSTILE, Some(BASE), upgrade, "");
+    let dump = p.dump();
+    let (history, versions) = ledger(p);
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(
+        stderr.contains(&format!("revision {HOSTILE} changed aludel's own table"))
+            || stderr.contains("aludel's own tables"),
+        "the error says a revision touched aludel's tables:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(touched),
+        "expected {touched:?} in:\n{stderr}"
+    );
+    assert_eq!(p.dump(), dump, "the database changed:\n{stderr}");
+    let (history_after, versions_after) = ledger(p);
+    assert_eq!(versions_after, versions, "the version table changed");
+    assert_eq!(
+        history_after[..history.len()],
+        history[..],
+        "the audit log's earlier rows changed"
+    );
+    for row in &history_after[history.len()..] {
+        assert_eq!(
+            (row[1].as_str(), row[3].as_str()),
+            (HOSTILE, "failed"),
+            "only a failed row is added"
+        );
+    }
+    let (_, clean) = verify(p);
+    assert!(clean, "verify finds the ledger intact afterwards");
+    stderr
+}
+
+/// `aludel verify`: its stdout and whether it succeeded.
+fn verify(p: &TestProject) -> (String, bool) {
+    let run = p.aludel(&["verify"]);
+    (format!("{}{}", run.stdout, run.stderr), run.success)
+}
+
+/// On MySQL, DDL commits implicitly: what a revision did to aludel's tables
+/// with it cannot be rolled back. It must fail, and every later run refuse
+/// until an operator resolves it.
+fn refused_until_resolved(p: &TestProject, upgrade: &str, touched: &str) {
+    p.sql_revision(HOSTILE, Some(BASE), upgrade, "");
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(
+        stderr.contains(touched),
+        "expected {touched:?} in:\n{stderr}"
+    );
+    assert!(stderr.contains("aludel resolve"), "{stderr}");
+    let again = p.fails(&["upgrade", "head"]);
+    assert!(
+        again.contains(HOSTILE) && again.contains("resolve"),
+        "{again}"
+    );
+}
+
+fn a_revision_that_deletes_the_history_fails_and_changes_nothing(backend: Backend) {
+    let p = project(backend);
+    refused(
+        &p,
+        "DELETE FROM aludel_version_history;\n",
+        "aludel_version_history",
+    );
+}
+
+fn a_revision_that_rewrites_the_version_row_fails_and_changes_nothing(backend: Backend) {
+    let p = project(backend);
+    refused(
+        &p,
+        "UPDATE aludel_version SET version_num = 'zzzz00000000';\n",
+        "aludel_version",
+    );
+}
+
+fn a_revision_that_deletes_the_version_row_fails_and_changes_nothing(backend: Backend) {
+    let p = project(backend);
+    refused(&p, "DELETE FROM aludel_version;\n", "aludel_version");
+}
+
+fn a_revision_that_inserts_a_fake_applied_row_fails_and_changes_nothing(backend: Backend) {
+    let p = project(backend);
+    refused(
+        &p,
+        "INSERT INTO aludel_version_history (id, revision, direction, outcome, aludel_version, \
+         started_at, finished_at, duration_ms, statements, rows_affected) VALUES \
+         (1000, 'fake00000001', 'upgrade', 'applied', '0', 'x', 'x', 0, 0, 0);\n",
+        "aludel_version_history",
+    );
+}
+
+fn a_revision_that_deletes_an_artifact_fails_and_changes_nothing(backend: Backend) {
+    let p = project(backend);
+    refused(
+        &p,
+        "DELETE FROM aludel_version_artifacts;\n",
+        "aludel_version_artifacts",
+    );
+}
+
+fn a_revision_that_records_a_fake_failure_fails_and_changes_nothing(backend: Backend) {
+    let p = project(backend);
+    refused(
+        &p,
+        "INSERT INTO aludel_version_failed (revision, direction, failed_at, error, statements) \
+         VALUES ('fake00000001', 'upgrade', 'x', 'x', '[]');\n",
+        "aludel_version_failed",
+    );
+}
+
+/// Dynamic SQL: a name the lexer never sees.
+fn a_revision_that_deletes_the_history_through_dynamic_sql_fails(backend: Backend) {
+    let p = project(backend);
+    let sql = match backend {
+        Backend::Postgres => {
+            "DO $$ BEGIN EXECUTE 'DELETE FROM aludel_' || 'version_history'; END $$;\n"
+        }
+        Backend::Mysql => {
+            "SET @s = CONCAT('DELETE FROM aludel_', 'version_history');\n\
+             PREPARE st FROM @s;\nEXECUTE st;\nDEALLOCATE PREPARE st;\n"
+        }
+        // No dynamic SQL in SQLite: a trigger of the revision's own table
+        // that fires into aludel's.
+        Backend::Sqlite => {
+            "CREATE TRIGGER t_fires AFTER INSERT ON t BEGIN \
+             DELETE FROM aludel_version_history; END;\n\
+             INSERT INTO t (x) VALUES (2);\n"
+        }
+    };
+    refused(&p, sql, "aludel_version_history");
+}
+
+/// A temporary table of the same name would take aludel's own statements
+/// where they name the table bare.
+fn a_revision_that_shadows_the_version_table_cannot_redirect_aludel(backend: Backend) {
+    let p = project(backend);
+    let sql = "CREATE TEMPORARY TABLE aludel_version (version_num VARCHAR(32));\n\
+               INSERT INTO aludel_version (version_num) VALUES ('zzzz00000000');\n";
+    match backend {
+        // Refused by the authorizer on SQLite, found by the check on
+        // PostgreSQL.
+        Backend::Sqlite | Backend::Postgres => {
+            refused(&p, sql, "aludel_version");
+        }
+        // MySQL cannot be asked for a session's temporary tables: the host
+        // drops them before it writes, so the shadow takes nothing, and the
+        // revision is applied as a harmless one.
+        Backend::Mysql => {
+            p.sql_revision(HOSTILE, Some(BASE), sql, "");
+            p.ok(&["upgrade", "head"]);
+            assert_eq!(p.versions(), vec![HOSTILE]);
+            let (_, clean) = verify(&p);
+            assert!(clean);
+        }
+    }
+}
+
+fn a_revision_that_replaces_the_version_table_by_a_view_fails(backend: Backend) {
+    let p = project(backend);
+    let sql = match backend {
+        Backend::Mysql => {
+            "RENAME TABLE aludel_version TO old_version;\n\
+             CREATE VIEW aludel_version AS SELECT * FROM old_version;\n"
+        }
+        _ => {
+            "ALTER TABLE aludel_version RENAME TO old_version;\n\
+             CREATE VIEW aludel_version AS SELECT * FROM old_version;\n"
+        }
+    };
+    match backend {
+        Backend::Mysql => refused_until_resolved(&p, sql, "aludel"),
+        _ => {
+            refused(&p, sql, "aludel_version");
+        }
+    }
+}
+
+fn a_revision_that_puts_a_trigger_on_the_history_fails(backend: Backend) {
+    let p = project(backend);
+    let sql = match backend {
+        Backend::Postgres => {
+            "CREATE FUNCTION keep_out() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RETURN NULL; END $$;\n\
+             CREATE TRIGGER keep_out BEFORE INSERT ON aludel_version_history \
+             FOR EACH ROW EXECUTE FUNCTION keep_out();\n"
+        }
+        Backend::Mysql => {
+            "CREATE TRIGGER keep_out BEFORE INSERT ON aludel_version_history \
+             FOR EACH ROW SET NEW.outcome = 'stamped';\n"
+        }
+        Backend::Sqlite => {
+            "CREATE TRIGGER keep_out BEFORE INSERT ON aludel_version_history \
+             BEGIN SELECT RAISE(IGNORE); END;\n"
+        }
+    };
+    match backend {
+        Backend::Mysql => refused_until_resolved(&p, sql, "aludel"),
+        _ => {
+            refused(&p, sql, "aludel");
+        }
+    }
+}
+
+fn a_history_row_altered_outside_aludel_is_named_by_verify(backend: Backend) {
+    let p = project(backend);
+    p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
+    p.ok(&["upgrade", "head"]);
+    let (out, clean) = verify(&p);
+    assert!(clean, "{out}");
+    let id = &p.query(&format!(
+        "SELECT id FROM aludel_version_history WHERE revision = '{BASE}'"
+    ))[0][0];
+    p.query(&format!(
+        "UPDATE aludel_version_history SET os_user = 'someone else' WHERE id = {id}"
+    ));
+    let (out, clean) = verify(&p);
+    assert!(!clean, "verify exits non-zero:\n{out}");
+    assert!(
+        out.contains(&format!(
+            "audit log row {id} (revision {BASE}) does not match its hash"
+        )),
+        "{out}"
+    );
+}
+
+fn a_history_row_deleted_outside_aludel_is_named_by_verify(backend: Backend) {
+    let p = project(backend);
+    p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
+    p.ok(&["upgrade", "head"]);
+    let id = &p.query(&format!(
+        "SELECT id FROM aludel_version_history WHERE revision = '{BASE}'"
+    ))[0][0];
+    p.query(&format!(
+        "DELETE FROM aludel_version_history WHERE id = {id}"
+    ));
+    let (out, clean) = verify(&p);
+    assert!(!clean, "verify exits non-zero:\n{out}");
+    // The first row gone: the second no longer follows the chain's start.
+    assert!(
+        out.contains(&format!("revision {HOSTILE}")) && out.contains("does not match its hash"),
+        "{out}"
+    );
+}
+
+fn an_artifact_forged_outside_aludel_is_named_and_never_run(backend: Backend) {
+    let p = project(backend);
+    p.sql_revision(
+        HOSTILE,
+        Some(BASE),
+        "INSERT INTO t (x) VALUES (2);\n",
+        "DELETE FROM t WHERE x = 2;\n",
+    );
+    p.ok(&["upgrade", "head"]);
+    let hash = p.query(&format!(
+        "SELECT artifact FROM aludel_version_history WHERE revision = '{HOSTILE}'"
+    ))[0][0]
+        .clone();
+    // The archive is replaced by another revision's, a valid archive.
+    p.query(&format!(
+        "UPDATE aludel_version_artifacts SET content = \
+         (SELECT content FROM (SELECT content FROM aludel_version_artifacts \
+         WHERE hash <> '{hash}' AND kind = 'revision') other) WHERE hash = '{hash}'"
+    ));
+    let (out, clean) = verify(&p);
+    assert!(!clean, "verify exits non-zero:\n{out}");
+    assert!(
+        out.contains(&format!(
+            "stored artifact {hash} (revision of revision {HOSTILE})"
+        )),
+        "{out}"
+    );
+    let shown = p.fails(&["show", HOSTILE, "--stored"]);
+    assert!(
+        shown.contains(&format!(
+            "the stored artifact {hash} of revision {HOSTILE} was altered"
+        )),
+        "{shown}"
+    );
+    // The directory gone, a downgrade would run the stored archive.
+    std::fs::remove_dir_all(p.root().join("versions").join(format!("{HOSTILE}_sql")))
+        .expect("remove the revision directory");
+    let down = p.fails(&["downgrade", BASE]);
+    assert!(
+        down.contains(&format!(
+            "the stored artifact {hash} of revision {HOSTILE} was altered"
+        )),
+        "{down}"
+    );
+    assert_eq!(p.versions(), vec![HOSTILE]);
+    assert_eq!(
+        p.query("SELECT x FROM t ORDER BY x"),
+        vec![vec!["1"], vec!["2"]]
+    );
+}
+
+fn a_failure_with_an_error_over_64_kib_keeps_its_failed_state(backend: Backend) {
+    let p = project(backend);
+    p.misbehave(HOSTILE, Some(BASE), "long-error", "ok");
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(stderr.contains("misbehave: START"), "{stderr}");
+    let failed = p.query(&format!(
+        "SELECT error FROM aludel_version_history WHERE revision = '{HOSTILE}' AND outcome = 'failed'"
+    ));
+    assert_eq!(failed.len(), 1, "the failure is in the audit log");
+    let error = &failed[0][0];
+    assert!(error.len() <= 16 * 1024, "{}", error.len());
+    assert!(
+        error.contains("START") && error.contains("END"),
+        "both ends kept"
+    );
+    assert!(error.contains("bytes cut by aludel"), "it says it was cut");
+    if backend == Backend::Mysql {
+        // The CREATE TABLE committed: the failed state must be kept, and
+        // every later run refuse.
+        let kept = p.query("SELECT revision, error FROM aludel_version_failed");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0][0], HOSTILE);
+        assert!(kept[0][1].contains("bytes cut by aludel"));
+        let again = p.fails(&["upgrade", "head"]);
+        assert!(
+            again.contains(HOSTILE) && again.contains("resolve"),
+            "{again}"
+        );
+    } else {
+        assert!(
+            p.query("SELECT revision FROM aludel_version_failed")
+                .is_empty()
+        );
+    }
+    let (out, clean) = verify(&p);
+    assert!(clean, "{out}");
+}
+
+on_every_backend!(
+    a_revision_that_deletes_the_history_fails_and_changes_nothing,
+    a_revision_that_rewrites_the_version_row_fails_and_changes_nothing,
+    a_revision_that_deletes_the_version_row_fails_and_changes_nothing,
+    a_revision_that_inserts_a_fake_applied_row_fails_and_changes_nothing,
+    a_revision_that_deletes_an_artifact_fails_and_changes_nothing,
+    a_revision_that_records_a_fake_failure_fails_and_changes_nothing,
+    a_revision_that_deletes_the_history_through_dynamic_sql_fails,
+    a_revision_that_shadows_the_version_table_cannot_redirect_aludel,
+    a_revision_that_replaces_the_version_table_by_a_view_fails,
+    a_revision_that_puts_a_trigger_on_the_history_fails,
+    a_history_row_altered_outside_aludel_is_named_by_verify,
+    a_history_row_deleted_outside_aludel_is_named_by_verify,
+    an_artifact_forged_outside_aludel_is_named_and_never_run,
+    a_failure_with_an_error_over_64_kib_keeps_its_failed_state,
+);
+
+#[test]
+fn a_revision_id_longer_than_the_version_table_holds_is_refused_at_load() {
+    let p = TestProject::new();
+    let long = "a".repeat(40);
+    p.sql_revision(&long, None, "CREATE TABLE t (x INTEGER);\n", "");
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(stderr.contains(&long), "names the revision: {stderr}");
+    assert!(
+        stderr.contains("at most 32 characters"),
+        "names the limit: {stderr}"
+    );
+    assert!(!p.has_table("t"));
+}
+
+/// A history table made before the hash chain is upgraded in place; its
+/// rows are reported as not covered, and rows after it are chained.
+#[test]
+fn a_history_table_older_than_the_chain_is_upgraded_and_its_rows_marked_unchained() {
+    let p = project(Backend::Sqlite);
+    // As an older aludel left it: no row_hash column.
+    p.query("ALTER TABLE aludel_version_history DROP COLUMN row_hash");
+    p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
+    p.ok(&["upgrade", "head"]);
+    let rows = p.query("SELECT revision, row_hash FROM aludel_version_history ORDER BY id");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0], vec![BASE.to_string(), String::new()]);
+    assert_eq!(rows[1][1].len(), 64);
+    let (out, clean) = verify(&p);
+    assert!(clean, "{out}");
+    assert!(
+        out.contains("the first 1 rows of the audit log were written before"),
+        "{out}"
+    );
+}
+
+/// MySQL commits the DDL before a statement that outlives the revision's
+/// time limit: the failure must be kept, and the next run refuse.
+#[test]
+fn a_mysql_revision_timed_out_after_ddl_keeps_its_failed_state() {
+    let p = project(Backend::Mysql);
+    p.set_limits(2, 64);
+    p.sql_revision(
+        HOSTILE,
+        Some(BASE),
+        "CREATE TABLE slow (x INTEGER);\nSELECT SLEEP(8);\n",
+        "",
+    );
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(stderr.contains(HOSTILE), "{stderr}");
+    let kept = p.query("SELECT revision FROM aludel_version_failed");
+    assert_eq!(kept, vec![vec![HOSTILE.to_string()]], "{stderr}");
+    let again = p.fails(&["upgrade", "head"]);
+    assert!(
+        again.contains(HOSTILE) && again.contains("resolve"),
+        "{again}"
+    );
+}
