@@ -213,7 +213,8 @@ pub async fn check_privileges(conn: &mut dyn Connection, untrusted: bool) -> Res
         Err(source) if untrusted => return Err(Error::PrivilegesUnknown { source }),
         Err(e) => {
             tracing::warn!(
-                "cannot tell whether this connection's privileges let a revision's SQL reach                  the server's files or programs ({e}); see docs/security.md"
+                "cannot tell whether this connection's privileges let a revision's SQL reach \
+                 the server's files or programs ({e}); see docs/security.md"
             );
             return Ok(());
         }
@@ -225,8 +226,11 @@ pub async fn check_privileges(conn: &mut dyn Connection, untrusted: bool) -> Res
         return Err(Error::Untrusted(privileges));
     }
     tracing::warn!(
-        "this connection's privileges let a revision's SQL reach the database server's files          or programs:{}
-  every revision runs with them: connect as a least-privilege role          (docs/security.md, \"A least-privilege setup\"), or pass --untrusted to refuse          such a connection",
+        "this connection's privileges let a revision's SQL reach the database server's files \
+         or programs:{}\n  \
+         every revision runs with them: connect as a least-privilege role \
+         (docs/security.md, \"A least-privilege setup\"), or pass --untrusted to refuse \
+         such a connection",
         crate::error::privilege_list(&privileges)
     );
     Ok(())

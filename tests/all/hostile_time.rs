@@ -120,6 +120,7 @@ on_every_backend!(
     a_statement_that_never_ends_is_stopped_before_any_other_and_the_next_run_is_clean,
     the_hosts_bookkeeping_gives_up_at_the_lock_timeout_naming_who_holds_it,
     a_runner_killed_mid_statement_leaves_a_database_the_next_run_completes_once,
+    a_runner_killed_outside_a_transaction_leaves_the_revision_refused_until_resolved,
 );
 
 /// A revision that changes a row and then sleeps (an unbounded query on
@@ -595,4 +596,103 @@ fn a_runner_killed_in_its_commit_on_postgresql_leaves_nothing_applied() {
         .map(|(r, o, _)| (r.as_str(), o.as_str()))
         .collect();
     assert_eq!(applied, vec![(SLOW, "applied")]);
+}
+
+/// SIGKILL of a runner whose revision already did what no rollback undoes:
+/// `transaction = "none"` on every backend (its first INSERT stands), and
+/// DDL on MySQL (its CREATE TABLE committed). The failed state was
+/// recorded before that point, so the next run refuses, naming `aludel
+/// resolve`, rather than running the revision a second time.
+fn a_runner_killed_after_what_no_rollback_undoes_leaves_the_revision_refused_until_resolved(
+    backend: Backend,
+    outside_a_transaction: bool,
+) {
+    let p = project(backend);
+    let first = if outside_a_transaction {
+        "INSERT INTO kept (id, v) VALUES (2, 2);"
+    } else {
+        "CREATE TABLE made (x INTEGER);"
+    };
+    let dir = p.sql_revision(
+        SLOW,
+        Some(BASE),
+        &format!("{first}\n{}\n", endless(backend)),
+        "",
+    );
+    if outside_a_transaction {
+        TestProject::outside_a_transaction(&dir);
+    }
+    let mut child = p
+        .command()
+        .args(["upgrade", "head"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aludel runs");
+    if outside_a_transaction && backend == Backend::Sqlite {
+        // Killed once its first statement committed by itself (SQLite's
+        // endless read takes no lock to watch for).
+        let started = Instant::now();
+        while p.query("SELECT id FROM kept").len() < 2 {
+            assert!(child.try_wait().expect("wait").is_none(), "aludel exited");
+            assert!(started.elapsed() < HANG_GUARD, "the INSERT never committed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    } else {
+        wait_until_running(&p, &mut child);
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    assert_eq!(p.versions(), vec![BASE], "the version table claims it");
+    // What stands depends on the server: PostgreSQL runs a script sent in
+    // one message as one implicit transaction, so its INSERT went with the
+    // kill; SQLite and MySQL committed it. aludel cannot know which, so it
+    // refuses either way.
+    let inserted = p.query("SELECT id FROM kept ORDER BY id").len() == 2;
+    if outside_a_transaction {
+        assert_eq!(inserted, backend != Backend::Postgres);
+    } else {
+        assert!(p.has_table("made"), "the DDL did not commit");
+    }
+    std::fs::write(dir.join("upgrade.sql"), format!("{first}\n")).expect("write");
+    let run = run_guarded(&p, &["upgrade", "head", "--lock-timeout", "30"]);
+    assert!(!run.success, "the revision ran again:\n{}", run.stderr);
+    assert!(run.stderr.contains(SLOW), "{}", run.stderr);
+    assert!(run.stderr.contains("aludel resolve"), "{}", run.stderr);
+    assert!(run.stderr.contains("did not finish"), "{}", run.stderr);
+    assert_eq!(p.versions(), vec![BASE]);
+
+    // The operator looks, says what stands, and the run goes on.
+    if outside_a_transaction && !inserted {
+        let run = run_guarded(&p, &["resolve", SLOW, "--rolled-back"]);
+        assert!(run.success, "{}", run.stderr);
+        let run = run_guarded(&p, &["upgrade", "head"]);
+        assert!(run.success, "{}", run.stderr);
+    } else {
+        let run = run_guarded(&p, &["resolve", SLOW, "--applied"]);
+        assert!(run.success, "{}", run.stderr);
+    }
+    assert_eq!(p.versions(), vec![SLOW]);
+    if outside_a_transaction {
+        assert_eq!(p.query("SELECT id FROM kept ORDER BY id").len(), 2);
+    } else {
+        assert!(p.has_table("made"));
+    }
+}
+
+fn a_runner_killed_outside_a_transaction_leaves_the_revision_refused_until_resolved(
+    backend: Backend,
+) {
+    a_runner_killed_after_what_no_rollback_undoes_leaves_the_revision_refused_until_resolved(
+        backend, true,
+    );
+}
+
+#[test]
+fn a_runner_killed_after_mysql_ddl_leaves_the_revision_refused_until_resolved() {
+    a_runner_killed_after_what_no_rollback_undoes_leaves_the_revision_refused_until_resolved(
+        Backend::Mysql,
+        false,
+    );
 }

@@ -549,6 +549,31 @@ impl Ledger {
         recorded.map_err(|e| Error::database("recording the failed revision", e))
     }
 
+    /// Records the failed state of a revision about to run outside a
+    /// transaction, before its body, for a crash to leave behind. Unlike
+    /// [`record_failure`](Self::record_failure) the state the revision's
+    /// closing check expects stays the one without this row: the closing
+    /// batch clears it before that check (see `migrate::run`).
+    pub async fn record_failure_before_body(
+        &mut self,
+        conn: &mut dyn Connection,
+        failure: &FailedRevision,
+    ) -> Result<(), Error> {
+        if self.state.is_none() {
+            return self.record_failure(conn, failure).await;
+        }
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        if let Some(unshadow) = self.unshadow(conn.dialect()) {
+            conn.execute(&unshadow.sql, unshadow.params)
+                .await
+                .map_err(|e| Error::database("recording the failed revision", e))?;
+        }
+        let recorded = failed::record(conn, self.sql_table(), failure).await;
+        recorded.map_err(|e| Error::database("recording the revision as failed until it ends", e))
+    }
+
     /// Ends the failed state of `revision`; false when there was none.
     pub async fn clear_failure(
         &mut self,

@@ -615,7 +615,7 @@ impl Migrator<'_> {
         };
         if outside {
             let (conn, ledger) = self.parts();
-            ledger.record_failure(conn, &failure).await?;
+            ledger.record_failure_before_body(conn, &failure).await?;
             return Ok(None);
         }
         let table = self.ledger.sql_table().to_string();
