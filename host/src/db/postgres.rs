@@ -878,20 +878,13 @@ async fn blockers(url: &str, me: i32) -> Option<String> {
     let described: Vec<String> = rows
         .into_iter()
         .map(|(pid, user, application, addr, state, since)| {
-            let mut out = format!("PostgreSQL backend pid {pid}");
-            if let Some(user) = user {
-                out.push_str(&format!(", user {user}"));
-            }
-            if let Some(app) = application.filter(|a| !a.is_empty()) {
-                out.push_str(&format!(", application {app:?}"));
-            }
-            out.push_str(&format!(
-                ", from {}",
-                addr.unwrap_or_else(|| "a local socket".into())
-            ));
-            if let Some(since) = since {
-                out.push_str(&format!(", in a transaction since {since}"));
-            }
+            let mut out = describe_backend(
+                pid,
+                user,
+                application,
+                addr,
+                since.map(|s| format!("in a transaction since {s}")),
+            );
             if let Some(state) = state {
                 out.push_str(&format!(" ({state})"));
             }
@@ -1005,6 +998,23 @@ async fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<String> {
     .await
     .ok()?;
     let (pid, user, application, addr, since) = row?;
+    Some(describe_backend(
+        pid,
+        user,
+        application,
+        addr,
+        since.map(|s| format!("connected since {s}")),
+    ))
+}
+
+/// One backend of `pg_stat_activity` as an error names it.
+fn describe_backend(
+    pid: i32,
+    user: Option<String>,
+    application: Option<String>,
+    addr: Option<String>,
+    since: Option<String>,
+) -> String {
     let mut out = format!("PostgreSQL backend pid {pid}");
     if let Some(user) = user {
         out.push_str(&format!(", user {user}"));
@@ -1017,9 +1027,9 @@ async fn lock_holder(conn: &mut PgConnection, key: i64) -> Option<String> {
         addr.unwrap_or_else(|| "a local socket".into())
     ));
     if let Some(since) = since {
-        out.push_str(&format!(", connected since {since}"));
+        out.push_str(&format!(", {since}"));
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]
