@@ -131,6 +131,20 @@ const LOCK_WAIT_TIMEOUT: &str = "1205";
 const NO_SUCH_SAVEPOINT: &str = "1305";
 
 impl MysqlBackend {
+    /// The columns `sql` returns, from its prepared statement: an empty
+    /// result still has them.
+    async fn columns_of(&mut self, sql: &str) -> Result<Vec<String>, DbError> {
+        let statement = (&mut self.conn)
+            .prepare(AssertSqlSafe(sql).into_sql_str())
+            .await
+            .map_err(db_err)?;
+        Ok(statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect())
+    }
+
     pub async fn connect_with(url: &str, session: &Session) -> Result<Self, ConnectError> {
         use futures::TryStreamExt;
         let mut conn = open(url).await?;
@@ -578,17 +592,7 @@ impl Connection for MysqlBackend {
         let (columns, rows) = self.fetch_bounded(sql, params, 0, max_bytes).await?;
         let columns = match columns {
             Some(columns) => columns,
-            None => {
-                let statement = (&mut self.conn)
-                    .prepare(AssertSqlSafe(sql).into_sql_str())
-                    .await
-                    .map_err(db_err)?;
-                statement
-                    .columns()
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect()
-            }
+            None => self.columns_of(sql).await?,
         };
         self.reopen_after(sql).await?;
         Ok(RowSet { columns, rows })
@@ -622,17 +626,7 @@ impl Connection for MysqlBackend {
         let columns = match rows.first() {
             Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
             // An empty result still has columns: the prepared statement knows them.
-            None => {
-                let statement = (&mut self.conn)
-                    .prepare(AssertSqlSafe(sql).into_sql_str())
-                    .await
-                    .map_err(db_err)?;
-                statement
-                    .columns()
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect()
-            }
+            None => self.columns_of(sql).await?,
         };
         let rows = rows
             .iter()

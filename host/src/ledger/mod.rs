@@ -155,6 +155,13 @@ impl Ledger {
         Ok(())
     }
 
+    /// [`resolve`](Self::resolve), as the error of a run.
+    async fn resolve_for_run(&mut self, conn: &mut dyn Connection) -> Result<(), Error> {
+        self.resolve(conn)
+            .await
+            .map_err(|e| Error::database("finding the version table's schema", e))
+    }
+
     /// aludel's tables as its statements name them, the version table first.
     pub fn sql_tables(&self) -> guard::Tables {
         guard::Tables {
@@ -232,9 +239,7 @@ impl Ledger {
         if self.version_known {
             return Ok(());
         }
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         self.create_version_table(conn)
             .await
             .map_err(|e| Error::database("creating the version table", e))?;
@@ -272,9 +277,7 @@ impl Ledger {
         if self.audit_ready {
             return Ok(());
         }
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         history::ensure_tables(conn, self.sql_table())
             .await
             .map_err(|e| Error::database("creating the audit tables", e))?;
@@ -335,9 +338,7 @@ impl Ledger {
         &mut self,
         conn: &mut dyn Connection,
     ) -> Result<Vec<HistoryEntry>, Error> {
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         history::list(conn, self.sql_table())
             .await
             .map_err(|e| Error::database("reading the audit log", e))
@@ -456,9 +457,7 @@ impl Ledger {
         conn: &mut dyn Connection,
         hash: &str,
     ) -> Result<Option<Vec<u8>>, Error> {
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         history::load_artifact(conn, self.sql_table(), hash)
             .await
             .map_err(|e| Error::database("reading the artifact store", e))
@@ -520,9 +519,7 @@ impl Ledger {
         &mut self,
         conn: &mut dyn Connection,
     ) -> Result<Vec<FailedRevision>, Error> {
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         let failures = failed::list(conn, self.sql_table()).await;
         failures.map_err(|e| Error::database("reading the failed revisions", e))
     }
@@ -534,9 +531,7 @@ impl Ledger {
         conn: &mut dyn Connection,
         failure: &FailedRevision,
     ) -> Result<(), Error> {
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         if let Some(unshadow) = self.unshadow(conn.dialect()) {
             conn.execute(&unshadow.sql, unshadow.params)
                 .await
@@ -562,9 +557,7 @@ impl Ledger {
         if self.state.is_none() {
             return self.record_failure(conn, failure).await;
         }
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         if let Some(unshadow) = self.unshadow(conn.dialect()) {
             conn.execute(&unshadow.sql, unshadow.params)
                 .await
@@ -580,9 +573,7 @@ impl Ledger {
         conn: &mut dyn Connection,
         revision: &str,
     ) -> Result<bool, Error> {
-        self.resolve(conn)
-            .await
-            .map_err(|e| Error::database("finding the version table's schema", e))?;
+        self.resolve_for_run(conn).await?;
         self.state = None;
         self.audit_ready = false;
         let cleared = failed::clear(conn, self.sql_table(), revision).await;
