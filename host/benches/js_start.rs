@@ -55,6 +55,7 @@ async fn run(
         offline: false,
         own_tables: &[],
         failed_state: None,
+        untrusted: false,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut conn = conn;

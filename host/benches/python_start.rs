@@ -177,6 +177,7 @@ async fn run_dir(
         offline: false,
         own_tables: &[],
         failed_state: None,
+        untrusted: false,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut owned = conn.take().expect("connection");

@@ -98,6 +98,16 @@ pub enum Error {
     /// Applied revisions whose directories changed since they ran.
     #[error("{}", changed_message(.0))]
     Changed(Vec<Mismatch>),
+    /// The audit log's hash chain is broken: something other than aludel
+    /// changed it. Every run refuses until an operator accepts it.
+    #[error(
+        "{}\nthe audit log was changed by something other than aludel, so no revision runs: \
+         find out who changed it (`aludel verify` lists every break; a backup of the database \
+         shows what was there), then restore it, or accept it as it reads now with \
+         `aludel accept --audit-log`",
+        .0.join("\n")
+    )]
+    AuditLogAltered(Vec<String>),
     #[error(
         "revision {0} is not applied according to the audit log: only an applied revision's \
          change can be accepted"

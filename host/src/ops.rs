@@ -193,6 +193,7 @@ pub async fn migrate(
     let result = match Migrator::new(project, conn) {
         Ok(m) => {
             m.dry_run(dry_run)
+                .untrusted(options.untrusted)
                 .migrate(&runtime, direction, target)
                 .await
         }
@@ -317,6 +318,13 @@ pub async fn accept(
     revision: &str,
 ) -> Result<Option<String>, Error> {
     locked(project, options, async |mut m| m.accept(revision).await).await
+}
+
+/// `accept --audit-log`: accepts the audit log as it reads, breaks and
+/// all (see [`crate::ledger::chain`]). Returns the breaks it accepted;
+/// none when the chain was whole and nothing was written.
+pub async fn accept_audit_log(project: &Project, options: &Options) -> Result<Vec<String>, Error> {
+    locked(project, options, async |mut m| m.accept_audit_log().await).await
 }
 
 /// `verify`: every applied revision on disk whose directory changed since.

@@ -174,6 +174,165 @@ fn a_revision_that_deletes_the_history_through_dynamic_sql_fails(backend: Backen
     refused(&p, sql, "aludel_version_history");
 }
 
+/// An older history row rewritten in place keeps the history's count and
+/// its head: the check sees it by the row's version on PostgreSQL, by the
+/// whole chain after SQL it could not read on MySQL, and SQLite's
+/// authorizer refuses the write.
+fn a_revision_that_rewrites_an_older_history_row_in_place_fails_and_changes_nothing(
+    backend: Backend,
+) {
+    let p = project(backend);
+    let update = "UPDATE aludel_' || 'version_history SET os_user = ''nobody'' WHERE id = 1";
+    let sql = match backend {
+        Backend::Postgres => format!("DO $$ BEGIN EXECUTE '{update}'; END $$;\n"),
+        Backend::Mysql => format!(
+            "SET @s = CONCAT('{}');\nPREPARE st FROM @s;\nEXECUTE st;\nDEALLOCATE PREPARE st;\n",
+            update.replace(" || ", ", ")
+        ),
+        Backend::Sqlite => {
+            "UPDATE aludel_version_history SET os_user = 'nobody' WHERE id = 1;\n".to_string()
+        }
+    };
+    refused(&p, &sql, "aludel_version_history");
+}
+
+/// PostgreSQL: the same from a trigger an earlier revision left on its own
+/// table, whose function builds the name at run time: the later revision
+/// that fires it names nothing of aludel's.
+#[test]
+fn a_trigger_left_by_an_earlier_revision_cannot_rewrite_the_history_later() {
+    let p = project(Backend::Postgres);
+    p.sql_revision(
+        "trap00000001",
+        Some(BASE),
+        "CREATE FUNCTION rewrite() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         EXECUTE 'UPDATE aludel_' || 'version_history SET os_user = ''nobody'' WHERE id = 1'; \
+         RETURN NEW; END $$;\n\
+         CREATE TRIGGER rewrite AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION rewrite();\n",
+        "DROP TRIGGER rewrite ON t;\nDROP FUNCTION rewrite();\n",
+    );
+    p.ok(&["upgrade", "head"]);
+    let dump = p.dump();
+    let (history, versions) = ledger(&p);
+    p.sql_revision(
+        HOSTILE,
+        Some("trap00000001"),
+        "INSERT INTO t (x) VALUES (2);\n",
+        "",
+    );
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(
+        stderr.contains(&format!("revision {HOSTILE} changed aludel's own table"))
+            && stderr.contains("aludel_version_history"),
+        "{stderr}"
+    );
+    assert_eq!(p.dump(), dump);
+    let (history_after, versions_after) = ledger(&p);
+    assert_eq!(versions_after, versions);
+    assert_eq!(history_after[..history.len()], history[..]);
+    assert!(verify(&p).1);
+}
+
+/// MySQL: an updatable view onto the history, made with SQL the lexer
+/// cannot read, would let a later revision write to it by another name.
+/// The DDL committed, so the run is refused until resolved.
+#[test]
+fn a_mysql_view_onto_aludels_tables_made_by_dynamic_sql_is_found() {
+    let p = project(Backend::Mysql);
+    refused_until_resolved(
+        &p,
+        "SET @s = CONCAT('CREATE VIEW hist AS SELECT * FROM aludel_', 'version_history');\n\
+         PREPARE st FROM @s;\nEXECUTE st;\nDEALLOCATE PREPARE st;\n",
+        "the view",
+    );
+}
+
+/// PostgreSQL: an operator a revision creates is found by any unqualified
+/// name of it; `=` on two `varchar`, which `pg_catalog` lacks, is an exact
+/// match wherever it stands on the path. aludel's own statements name
+/// `pg_catalog`'s, so this one decides nothing of theirs.
+#[test]
+fn a_postgres_revision_that_redefines_equality_cannot_change_what_aludel_finds() {
+    let p = project(Backend::Postgres);
+    p.sql_revision(
+        HOSTILE,
+        Some(BASE),
+        "CREATE FUNCTION never(a varchar, b varchar) RETURNS boolean \
+         LANGUAGE sql IMMUTABLE AS 'SELECT false';\n\
+         CREATE OPERATOR = (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = never);\n\
+         SET search_path = public, pg_catalog;\n",
+        "",
+    );
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(p.versions(), vec![HOSTILE]);
+    p.ok(&["downgrade", "-1"]);
+    assert_eq!(p.versions(), vec![BASE]);
+    assert!(verify(&p).1);
+}
+
+/// An artifact's content rewritten in place under its hash: the store's
+/// count is unchanged.
+fn a_revision_that_rewrites_an_artifact_in_place_fails_and_changes_nothing(backend: Backend) {
+    let p = project(backend);
+    let update = "UPDATE aludel_' || 'version_artifacts SET content = content || content";
+    let sql = match backend {
+        Backend::Postgres => format!("DO $$ BEGIN EXECUTE '{update}'; END $$;\n"),
+        Backend::Mysql => format!(
+            "SET @s = CONCAT('{}');\nPREPARE st FROM @s;\nEXECUTE st;\nDEALLOCATE PREPARE st;\n",
+            update
+                .replace("content || content", "CONCAT(content, content)")
+                .replace(" || ", ", ")
+        ),
+        Backend::Sqlite => {
+            "UPDATE aludel_version_artifacts SET content = content || content;\n".to_string()
+        }
+    };
+    refused(&p, &sql, "aludel_version_artifacts");
+}
+
+/// Every break of the chain found when a run reads the log refuses the
+/// run, naming the row and what to do, until an operator accepts the log
+/// as it reads; the acceptance is itself a row of the log.
+fn a_history_row_altered_outside_aludel_refuses_every_run_until_accepted(backend: Backend) {
+    let p = project(backend);
+    p.query("UPDATE aludel_version_history SET os_user = 'someone else' WHERE id = 1");
+    p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
+    let dump = p.dump();
+    // `stamp` is how an operator sets things right by hand: not refused.
+    for args in [&["upgrade", "head"][..], &["downgrade", "base"]] {
+        let stderr = p.fails(args);
+        assert!(
+            stderr.contains(&format!(
+                "audit log row 1 (revision {BASE}) does not match its hash"
+            )) && stderr.contains("aludel accept --audit-log"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(p.dump(), dump, "{args:?} changed the database");
+    }
+    let accepted = p.aludel(&["accept", "--audit-log"]);
+    assert!(accepted.success, "{}", accepted.stderr);
+    assert!(
+        accepted.stderr.contains("accepted: audit log row 1"),
+        "{}",
+        accepted.stderr
+    );
+    let rows =
+        p.query("SELECT outcome, revision, error FROM aludel_version_history ORDER BY id DESC");
+    assert_eq!(
+        (rows[0][0].as_str(), rows[0][1].as_str()),
+        ("resealed", "(audit log)")
+    );
+    assert!(rows[0][2].contains("audit log row 1"), "{:?}", rows[0]);
+    let (out, clean) = verify(&p);
+    assert!(clean, "{out}");
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(p.versions(), vec![HOSTILE]);
+    // Accepted once, not for good: a later change refuses again.
+    p.query("UPDATE aludel_version_history SET host = 'elsewhere' WHERE id = 1");
+    let stderr = p.fails(&["downgrade", "-1"]);
+    assert!(stderr.contains("accepted as it read at row"), "{stderr}");
+}
+
 /// A temporary table of the same name would take aludel's own statements
 /// where they name the table bare.
 fn a_revision_that_shadows_the_version_table_cannot_redirect_aludel(backend: Backend) {
@@ -391,6 +550,9 @@ on_every_backend!(
     a_revision_that_deletes_an_artifact_fails_and_changes_nothing,
     a_revision_that_records_a_fake_failure_fails_and_changes_nothing,
     a_revision_that_deletes_the_history_through_dynamic_sql_fails,
+    a_revision_that_rewrites_an_older_history_row_in_place_fails_and_changes_nothing,
+    a_revision_that_rewrites_an_artifact_in_place_fails_and_changes_nothing,
+    a_history_row_altered_outside_aludel_refuses_every_run_until_accepted,
     a_revision_that_shadows_the_version_table_cannot_redirect_aludel,
     a_revision_that_replaces_the_version_table_by_a_view_fails,
     a_revision_that_puts_a_trigger_on_the_history_fails,

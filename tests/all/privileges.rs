@@ -345,6 +345,72 @@ fn a_mariadb_user_without_file_runs_without_a_warning_and_cannot_write_a_file() 
     );
 }
 
+/// `--untrusted` on MariaDB: SQL aludel cannot read before it runs (a
+/// `CALL`, a prepared statement, whose text may be a `COMMIT`) and events,
+/// which run later outside any revision, are refused before they reach the
+/// server, and the revision rolls back whole. Without `--untrusted` the
+/// same hidden `COMMIT` runs, and the revision is recorded as failed.
+#[test]
+fn untrusted_mariadb_refuses_sql_it_cannot_read_before_it_runs() {
+    let p = TestProject::on(Backend::Mysql);
+    let user = LeastPrivilege::new(&p);
+    base(&p);
+    let run = run_as(&p, &user.url(), &["upgrade", "head"]);
+    assert!(run.success, "{}", run.stderr);
+    for (sql, statement) in [
+        (
+            "INSERT INTO t (x) VALUES (2);\nPREPARE s FROM 'COMMIT';\nEXECUTE s;\n",
+            "PREPARE",
+        ),
+        ("INSERT INTO t (x) VALUES (2);\nCALL nowhere();\n", "CALL"),
+        (
+            "INSERT INTO t (x) VALUES (2);\nEXECUTE IMMEDIATE 'COMMIT';\n",
+            "EXECUTE",
+        ),
+        (
+            "CREATE EVENT later ON SCHEDULE EVERY 1 HOUR DO DELETE FROM t;\n",
+            "CREATE EVENT",
+        ),
+    ] {
+        reach(&p, sql);
+        let dump = p.dump();
+        let run = run_as(&p, &user.url(), &["upgrade", "head", "--untrusted"]);
+        assert!(!run.success, "{sql}: the revision ran:\n{}", run.stderr);
+        for text in [REACH, statement, "--untrusted", "the database is as it was"] {
+            assert!(
+                run.stderr.contains(text),
+                "{text:?} not in:\n{}",
+                run.stderr
+            );
+        }
+        assert_eq!(p.dump(), dump, "{sql}: the database changed");
+        assert_eq!(p.versions(), vec![BASE]);
+        assert!(
+            p.query("SELECT revision FROM aludel_version_failed")
+                .is_empty()
+        );
+    }
+    // Trusted, the hidden COMMIT runs, as DDL's implicit one would: a
+    // failure after it is recorded as failed, and not called a rollback.
+    reach(
+        &p,
+        "INSERT INTO t (x) VALUES (2);\nPREPARE s FROM 'COMMIT';\nEXECUTE s;\n\
+         SELECT * FROM nosuchtable;\n",
+    );
+    let run = run_as(&p, &user.url(), &["upgrade", "head"]);
+    assert!(!run.success, "{}", run.stderr);
+    assert!(run.stderr.contains("aludel resolve"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("the database is as it was"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        p.query("SELECT revision FROM aludel_version_failed"),
+        vec![vec![REACH]]
+    );
+}
+
 #[test]
 fn mariadb_root_warns_and_untrusted_refuses_before_any_revision_runs() {
     let p = TestProject::on(Backend::Mysql);

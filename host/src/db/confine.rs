@@ -57,6 +57,10 @@ pub enum Why {
     Setting,
     /// It names one of aludel's own tables.
     OwnTable(String),
+    /// MySQL with `--untrusted`: it runs SQL the lexer cannot read
+    /// (`CALL`, `EXECUTE`, `PREPARE`), or leaves code that runs outside
+    /// the revision (`CREATE EVENT`).
+    Unreadable,
 }
 
 /// A statement the judge refused: what it is (its leading words, or the
@@ -94,6 +98,15 @@ impl fmt::Display for Refused {
                  tables (the version table, its history, artifacts and failed state); \
                  use `aludel stamp`, `aludel resolve` or `aludel log` instead"
             ),
+            Why::Unreadable => write!(
+                f,
+                "{} was refused: with --untrusted (or `[runtime] untrusted = true`) a revision \
+                 on MySQL may not run SQL that aludel cannot read before it runs (CALL, \
+                 EXECUTE, PREPARE), which could end its transaction or reach aludel's tables, \
+                 nor create or alter an EVENT, which would run later outside any revision; \
+                 write the statements out, or run the revision without --untrusted",
+                self.what
+            ),
         }
     }
 }
@@ -105,6 +118,10 @@ pub struct Judgement {
     /// DDL and its kin), or runs SQL the lexer cannot see that may commit
     /// (`CALL`, `EXECUTE`).
     pub may_commit_implicitly: bool,
+    /// MySQL: a statement of it runs SQL the lexer cannot read (`CALL`,
+    /// `EXECUTE`, `PREPARE`): the host checks aludel's tables whole before
+    /// the revision's records are written (`ledger::deep`).
+    pub unreadable: bool,
 }
 
 /// The judge of one revision run: a dialect and aludel's tables.
@@ -113,6 +130,8 @@ pub struct Confinement {
     dialect: Dialect,
     /// The unqualified names of aludel's tables, lower-cased.
     own: Vec<String>,
+    /// `--untrusted`: on MySQL, what the lexer cannot read is refused.
+    untrusted: bool,
 }
 
 impl Confinement {
@@ -126,7 +145,18 @@ impl Confinement {
             .map(|t| t.rsplit('.').next().unwrap_or(t).to_lowercase())
             .filter(|t| !t.is_empty())
             .collect();
-        Confinement { dialect, own }
+        Confinement {
+            dialect,
+            own,
+            untrusted: false,
+        }
+    }
+
+    /// With `untrusted`, a MySQL revision's SQL that the lexer cannot read
+    /// is refused rather than run and checked after (see [`Why::Unreadable`]).
+    pub fn untrusted(mut self, untrusted: bool) -> Self {
+        self.untrusted = untrusted;
+        self
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -142,6 +172,25 @@ impl Confinement {
                 refuse_transaction_control(self.dialect, statement)?;
                 if self.dialect == Dialect::Mysql && mysql_may_commit(statement) {
                     judgement.may_commit_implicitly = true;
+                }
+                if self.dialect == Dialect::Mysql {
+                    if let Some(what) = mysql_unreadable(statement) {
+                        if self.untrusted {
+                            return Err(Refused {
+                                what,
+                                why: Why::Unreadable,
+                            });
+                        }
+                        judgement.unreadable = true;
+                    }
+                    if self.untrusted
+                        && let Some(what) = mysql_event(statement)
+                    {
+                        return Err(Refused {
+                            what,
+                            why: Why::Unreadable,
+                        });
+                    }
                 }
             }
             self.refuse_own_tables(statement)?;
@@ -615,6 +664,65 @@ fn refuse_in_routine(statement: &[Token<'_>]) -> Result<(), Refused> {
     Ok(())
 }
 
+/// A MySQL statement that runs SQL the lexer cannot read: `CALL` (a
+/// routine's body, which may be built at run time), `EXECUTE` (also
+/// MariaDB's `EXECUTE IMMEDIATE`) and `PREPARE`. Its leading words.
+fn mysql_unreadable(statement: &[Token<'_>]) -> Option<String> {
+    let i = lead(statement);
+    let first = word_at(statement, i)?;
+    ["CALL", "EXECUTE", "PREPARE"]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k))
+        .then(|| first.to_ascii_uppercase())
+}
+
+/// `CREATE EVENT` or `ALTER EVENT` (after any `DEFINER = ...`): code the
+/// server runs later, outside any revision and its time limit.
+fn mysql_event(statement: &[Token<'_>]) -> Option<String> {
+    let i = lead(statement);
+    let first = word_at(statement, i)?;
+    if !(first.eq_ignore_ascii_case("create") || first.eq_ignore_ascii_case("alter")) {
+        return None;
+    }
+    // The first word that says what kind of object follows, past
+    // `OR REPLACE` and `DEFINER = user@host` (whose words name a user).
+    const KINDS: [&str; 16] = [
+        "event",
+        "procedure",
+        "function",
+        "trigger",
+        "view",
+        "table",
+        "database",
+        "schema",
+        "index",
+        "unique",
+        "user",
+        "role",
+        "server",
+        "sequence",
+        "algorithm",
+        "temporary",
+    ];
+    let mut definer = false;
+    for token in &statement[i + 1..] {
+        let Token::Word(w) = token else {
+            continue;
+        };
+        let w = w.to_ascii_lowercase();
+        if KINDS.contains(&w.as_str()) {
+            return (w == "event").then(|| format!("{} EVENT", first.to_ascii_uppercase()));
+        }
+        match w.as_str() {
+            "or" | "replace" => {}
+            "definer" => definer = true,
+            _ if definer => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Whether any statement of MySQL text `sql` may commit the open
 /// transaction implicitly: the one rule, used by the broker (the failed
 /// state first) and by the MySQL backend (a new transaction after).
@@ -873,6 +981,41 @@ mod tests {
     #[test]
     fn on_sqlite_transaction_statements_are_left_to_the_authorizer() {
         allowed(Dialect::Sqlite, "COMMIT");
+    }
+
+    #[test]
+    fn untrusted_mysql_refuses_sql_the_lexer_cannot_read_and_events() {
+        let strict = Confinement::new(MY, &own()).untrusted(true);
+        for sql in [
+            "CALL p()",
+            "call db.p(1)",
+            "EXECUTE s",
+            "EXECUTE IMMEDIATE 'SELECT 1'",
+            "PREPARE s FROM @sql",
+            "/*!50000 CALL p() */",
+            "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM t",
+            "CREATE DEFINER = `root`@`%` EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM t",
+            "ALTER EVENT e ENABLE",
+        ] {
+            let refused = strict.judge(sql).expect_err(sql);
+            assert_eq!(refused.why, Why::Unreadable, "{sql}");
+            assert!(refused.to_string().contains("--untrusted"), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE event (x INT)",
+            "CREATE TABLE t (event INT)",
+            "SELECT event FROM t",
+            "CREATE DEFINER = CURRENT_USER PROCEDURE p() SELECT 1",
+        ] {
+            assert!(strict.judge(sql).is_ok(), "{sql}");
+        }
+        // Trusted, they run, marked for the check of aludel's tables.
+        assert!(allowed(MY, "CALL p()").unreadable);
+        assert!(allowed(MY, "EXECUTE s").unreadable);
+        assert!(!allowed(MY, "CREATE TABLE t (x INT)").unreadable);
+        // PostgreSQL's CALL cannot end a transaction block: not MySQL's rule.
+        let pg = Confinement::new(PG, &own()).untrusted(true);
+        assert!(pg.judge("CALL p()").is_ok());
     }
 
     #[test]

@@ -37,6 +37,28 @@ pub(crate) fn placeholders(dialect: Dialect, n: usize) -> Vec<String> {
     (1..=n).map(|i| placeholder(dialect, i)).collect()
 }
 
+/// An operator as the host's own statements write it: on PostgreSQL
+/// `OPERATOR(pg_catalog.=)`. An unqualified operator resolves through the
+/// `search_path`, where a revision may have created one that matches its
+/// operands better than any in `pg_catalog` (an `=` on two `varchar`, which
+/// `pg_catalog` lacks, is an exact match wherever it stands on the path),
+/// and so decide what the host's comparisons find. As written elsewhere.
+pub fn op(dialect: Dialect, op: &str) -> String {
+    match dialect {
+        Dialect::Postgresql => format!("OPERATOR(pg_catalog.{op})"),
+        Dialect::Sqlite | Dialect::Mysql => op.to_string(),
+    }
+}
+
+/// A function or aggregate the host's own statements call (`count`,
+/// `max`): `pg_catalog.`-qualified on PostgreSQL, for the reason of [`op`].
+pub fn func(dialect: Dialect, name: &str) -> String {
+    match dialect {
+        Dialect::Postgresql => format!("pg_catalog.{name}"),
+        Dialect::Sqlite | Dialect::Mysql => name.to_string(),
+    }
+}
+
 /// A statement to be embedded in another (`CREATE TEMP TABLE … AS`,
 /// `DECLARE … FOR`), where a trailing semicolon would end the outer one.
 pub(crate) fn trim_statement(sql: &str) -> &str {

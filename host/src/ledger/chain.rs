@@ -22,6 +22,15 @@
 //! cannot vouch for what it did not hash when it wrote them. They must all
 //! come before the first chained row.
 //!
+//! A break refuses every later run (see `migrate::verify`) until an
+//! operator has looked and accepts the log as it reads
+//! (`aludel accept --audit-log`): that appends a `resealed` row whose
+//! `checksum` is the [`seal`] of every row before it, the chain computed
+//! afresh over what they hold, and whose `error` lists the breaks it
+//! accepted. Breaks before a resealed row are then no longer reported, as
+//! long as the rows before it still give its seal; a row altered after the
+//! reseal breaks the seal, and every break before it counts again.
+//!
 //! The chain is not a signature: whoever can write the table and compute
 //! SHA-256 can rewrite it whole. `aludel verify` prints the head's hash;
 //! kept somewhere else (a deploy log), it shows such a rewrite too.
@@ -76,6 +85,14 @@ pub fn row_hash(entry: &HistoryEntry, previous: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The chain computed afresh over what `entries` hold now, ignoring the
+/// hashes they store: what a `resealed` row records of the rows before it.
+pub fn seal(entries: &[HistoryEntry]) -> String {
+    entries
+        .iter()
+        .fold(String::new(), |previous, entry| row_hash(entry, &previous))
+}
+
 /// What is wrong with one row of the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Break {
@@ -86,6 +103,19 @@ pub enum Break {
     Missing { after: i64, before: i64 },
     /// A row without a hash after the chain began.
     Unhashed { id: i64, revision: String },
+    /// The rows before a `resealed` row no longer give its seal: one was
+    /// altered, deleted or inserted after the log was accepted.
+    Resealed { id: i64 },
+}
+
+impl Break {
+    /// The highest row id the break is about.
+    fn last_id(&self) -> i64 {
+        match self {
+            Break::Altered { id, .. } | Break::Unhashed { id, .. } | Break::Resealed { id } => *id,
+            Break::Missing { before, .. } => *before,
+        }
+    }
 }
 
 impl std::fmt::Display for Break {
@@ -112,6 +142,11 @@ impl std::fmt::Display for Break {
                 f,
                 "audit log row {id} (revision {revision}) has no hash although rows before it \
                  do: its hash was removed, or it was inserted by something other than aludel"
+            ),
+            Break::Resealed { id } => write!(
+                f,
+                "the audit log was accepted as it read at row {id} (`aludel accept \
+                 --audit-log`), and rows before it were changed since"
             ),
         }
     }
@@ -163,6 +198,20 @@ pub fn check(entries: &[HistoryEntry]) -> ChainReport {
         }
         report.head = entry.row_hash.clone();
         previous = Some(entry);
+    }
+    // The last reseal accepts the breaks before it, if the rows before it
+    // still read as it sealed them.
+    if let Some(at) = entries
+        .iter()
+        .rposition(|e| e.outcome == super::Outcome::Resealed)
+    {
+        let resealed = &entries[at];
+        if resealed.checksum.as_deref() == Some(seal(&entries[..at]).as_str()) {
+            report.breaks.retain(|b| b.last_id() >= resealed.id);
+        } else {
+            report.breaks.push(Break::Resealed { id: resealed.id });
+            report.breaks.sort_by_key(Break::last_id);
+        }
     }
     report
 }
@@ -272,6 +321,60 @@ mod tests {
                 id: 5,
                 revision: "old5".into()
             }]
+        );
+    }
+
+    /// Appends to `rows` the row `aludel accept --audit-log` writes.
+    fn reseal(rows: &mut Vec<HistoryEntry>) {
+        let last = rows.last().expect("a row to follow");
+        let mut e = HistoryEntry {
+            id: last.id + 1,
+            revision: "(audit log)".into(),
+            outcome: Outcome::Resealed,
+            checksum: Some(seal(rows)),
+            ..HistoryEntry::default()
+        };
+        e.row_hash = row_hash(&e, &last.row_hash);
+        rows.push(e);
+    }
+
+    #[test]
+    fn a_reseal_accepts_the_breaks_before_it_and_no_later_change() {
+        let mut rows = chain(4);
+        rows[1].error = Some("edited".into());
+        rows.remove(2);
+        assert_eq!(check(&rows).breaks.len(), 2);
+        reseal(&mut rows);
+        assert_eq!(check(&rows).breaks, vec![]);
+        // A row after the reseal still chains to it.
+        let mut next = HistoryEntry {
+            id: rows.last().unwrap().id + 1,
+            revision: "rev9".into(),
+            ..HistoryEntry::default()
+        };
+        next.row_hash = row_hash(&next, &rows.last().unwrap().row_hash);
+        rows.push(next);
+        assert_eq!(check(&rows).breaks, vec![]);
+        // Changed after the reseal: the seal breaks, and what it had
+        // accepted counts again.
+        rows[0].error = Some("edited later".into());
+        let breaks = check(&rows).breaks;
+        assert!(breaks.contains(&Break::Resealed { id: 5 }), "{breaks:?}");
+        assert!(breaks.len() >= 3, "{breaks:?}");
+    }
+
+    #[test]
+    fn a_forged_reseal_row_accepts_nothing() {
+        let mut rows = chain(3);
+        rows[1].error = Some("edited".into());
+        reseal(&mut rows);
+        rows[3].checksum = Some("0".repeat(64));
+        let breaks = check(&rows).breaks;
+        assert!(breaks.contains(&Break::Resealed { id: 4 }), "{breaks:?}");
+        assert!(
+            breaks
+                .iter()
+                .any(|b| matches!(b, Break::Altered { id: 2, .. }))
         );
     }
 

@@ -32,7 +32,7 @@
 //! rewritten in place (the chain shows it, checked before every run).
 
 use crate::db::Dialect;
-use crate::db::dialect::{placeholder, quote};
+use crate::db::dialect::{func, op, placeholder, quote};
 use crate::db::{Statement, Value};
 
 /// The prefix of the text PostgreSQL's failed cast quotes; the table's
@@ -50,6 +50,26 @@ pub struct State {
     pub failed: i64,
     /// PostgreSQL: the OIDs of the history, artifact and failed tables.
     pub oids: Vec<i64>,
+    /// The history's last id and the store's row count when the revision's
+    /// window opened (its transaction began, or it began outside one):
+    /// rows up to that id were written before it, and the store holds
+    /// `artifacts - settled_artifacts` rows written since, all by the host.
+    pub settled_id: i64,
+    pub settled_artifacts: i64,
+    /// PostgreSQL outside a transaction (`transaction = "none"`): the first
+    /// transaction id the revision's statements could have. `None` inside a
+    /// transaction, whose own (sub)transactions are the window.
+    pub window_floor: Option<u64>,
+}
+
+impl State {
+    /// Opens the window of a revision: what aludel's tables hold now was
+    /// written before it. `floor` as [`State::window_floor`].
+    pub fn open_window(&mut self, floor: Option<u64>) {
+        self.settled_id = self.head_id;
+        self.settled_artifacts = self.artifacts;
+        self.window_floor = floor;
+    }
 }
 
 /// What a check expected: the state before the row and the heads after
@@ -80,28 +100,30 @@ impl Tables {
     /// cast to a 64-bit integer on PostgreSQL, whose `COUNT` and OIDs are
     /// of other types.
     pub fn state_query(&self, dialect: Dialect) -> Statement {
+        let sql = Spelling(dialect);
         let h = self.quoted(dialect, 1);
         let int = |e: String| match dialect {
             Dialect::Postgresql => format!("CAST({e} AS bigint)"),
             _ => e,
         };
+        let (count, max) = (sql.func("count"), sql.func("max"));
         let mut columns = vec![
-            int(format!("(SELECT COUNT(*) FROM {h})")),
-            int(format!("COALESCE((SELECT MAX(id) FROM {h}), 0)")),
+            int(format!("(SELECT {count}(*) FROM {h})")),
+            int(format!("COALESCE((SELECT {max}(id) FROM {h}), 0)")),
             format!("COALESCE((SELECT row_hash FROM {h} ORDER BY id DESC LIMIT 1), '')"),
             int(format!(
-                "(SELECT COUNT(*) FROM {})",
+                "(SELECT {count}(*) FROM {})",
                 self.quoted(dialect, 2)
             )),
             int(format!(
-                "(SELECT COUNT(*) FROM {})",
+                "(SELECT {count}(*) FROM {})",
                 self.quoted(dialect, 3)
             )),
         ];
         if dialect == Dialect::Postgresql {
             for i in 1..4 {
                 columns.push(format!(
-                    "CAST(CAST(pg_catalog.to_regclass('{}') AS oid) AS bigint)",
+                    "CAST(CAST(pg_catalog.to_regclass('{}') AS pg_catalog.oid) AS bigint)",
                     self.quoted(dialect, i).replace('\'', "''")
                 ));
             }
@@ -119,6 +141,7 @@ impl Tables {
         heads: &[String],
         first: usize,
     ) -> (String, Vec<Value>) {
+        let sql = Spelling(dialect);
         let mut params = Vec::new();
         let mut next = first;
         let mut p = |v: Value, params: &mut Vec<Value>| {
@@ -128,28 +151,46 @@ impl Tables {
             ph
         };
         let int = |n: i64| n.to_string();
+        let count = sql.func("count");
         let [v, h, a, f] = [0, 1, 2, 3].map(|i| self.quoted(dialect, i));
-        let mut heads_ok = format!("(SELECT COUNT(*) FROM {v}) = {}", heads.len());
+        let mut heads_ok = sql.eq(
+            &format!("(SELECT {count}(*) FROM {v})"),
+            &heads.len().to_string(),
+        );
         if !heads.is_empty() {
             let list: Vec<String> = heads
                 .iter()
                 .map(|id| p(Value::Text(id.clone()), &mut params))
                 .collect();
             heads_ok.push_str(&format!(
-                " AND (SELECT COUNT(*) FROM {v} WHERE version_num IN ({})) = {}",
-                list.join(", "),
-                heads.len()
+                " AND {}",
+                sql.eq(
+                    &format!(
+                        "(SELECT {count}(*) FROM {v} WHERE {})",
+                        sql.any("version_num", &list)
+                    ),
+                    &heads.len().to_string()
+                )
             ));
         }
         let head_hash = p(Value::Text(state.head_hash.clone()), &mut params);
         // The head by its key: O(log n) on every backend.
         let head_ok = format!(
-            "COALESCE((SELECT MAX(id) FROM {h}), 0) = {} \
-             AND COALESCE((SELECT row_hash FROM {h} WHERE id = {}), '') = {head_hash}",
-            int(state.head_id),
-            int(state.head_id),
+            "{} AND {}",
+            sql.eq(
+                &format!("COALESCE((SELECT {}(id) FROM {h}), 0)", sql.func("max")),
+                &int(state.head_id)
+            ),
+            sql.eq(
+                &format!(
+                    "COALESCE((SELECT row_hash FROM {h} WHERE {}), '')",
+                    sql.eq("id", &int(state.head_id))
+                ),
+                &head_hash
+            ),
         );
-        let failed_ok = format!("(SELECT COUNT(*) FROM {f}) = {}", int(state.failed));
+        let mut failed_ok = sql.eq(&format!("(SELECT {count}(*) FROM {f})"), &int(state.failed));
+        let name = |i: usize| format!("'{}'", self.names[i].replace('\'', "''"));
         if dialect == Dialect::Sqlite {
             // SQLite's authorizer refuses every write and DDL on aludel's
             // tables, statement by statement (`db::sqlite_guard`): the check
@@ -157,7 +198,6 @@ impl Tables {
             // with the project (a COUNT of the history and the store, and
             // sqlite_master, grow with every revision). The failed state
             // is empty while revisions run.
-            let name = |i: usize| format!("'{}'", self.names[i].replace('\'', "''"));
             let sql = format!(
                 "(CASE WHEN NOT ({heads_ok}) THEN {} WHEN NOT ({head_ok}) THEN {} \
                  WHEN NOT ({failed_ok}) THEN {} ELSE '' END)",
@@ -167,13 +207,56 @@ impl Tables {
             );
             return (sql, params);
         }
-        let history_ok = format!(
-            "(SELECT COUNT(*) FROM {h}) = {} AND {head_ok}",
-            int(state.history_rows)
+        let mut history_ok = format!(
+            "{} AND {head_ok}",
+            sql.eq(
+                &format!("(SELECT {count}(*) FROM {h})"),
+                &int(state.history_rows)
+            )
         );
-        let artifacts_ok = format!("(SELECT COUNT(*) FROM {a}) = {}", int(state.artifacts));
+        let mut artifacts_ok = sql.eq(
+            &format!("(SELECT {count}(*) FROM {a})"),
+            &int(state.artifacts),
+        );
+        if dialect == Dialect::Postgresql {
+            // Rewritten in place: a row keeps its count and its key, but
+            // any change gives it a new version, stamped with the writing
+            // transaction's id (`xmin`). A row written in the revision's
+            // window is the revision's unless the host wrote it there:
+            // history rows after `settled_id`, and as many artifacts as it
+            // stored, each still the content of its hash. It scans the xmin
+            // of every row, and reads no stored content but the window's.
+            let fresh = sql.le(
+                "pg_catalog.age(xmin)",
+                &match state.window_floor {
+                    None => "0".to_string(),
+                    // 0, 1 and 2 are not ordinary transaction ids.
+                    Some(floor) => format!(
+                        "pg_catalog.age(CAST('{}' AS pg_catalog.xid))",
+                        (floor & 0xffff_ffff).max(3)
+                    ),
+                },
+            );
+            history_ok.push_str(&format!(
+                " AND NOT EXISTS (SELECT 1 FROM {h} WHERE {} AND {fresh})",
+                sql.le("id", &int(state.settled_id))
+            ));
+            artifacts_ok.push_str(&format!(
+                " AND {} AND NOT EXISTS (SELECT 1 FROM {a} WHERE {fresh} AND {})",
+                sql.eq(
+                    &format!("(SELECT {count}(*) FROM {a} WHERE {fresh})"),
+                    &int(state.artifacts - state.settled_artifacts)
+                ),
+                sql.ne(
+                    "hash",
+                    "pg_catalog.encode(pg_catalog.sha256(content), 'hex')"
+                )
+            ));
+            failed_ok.push_str(&format!(
+                " AND NOT EXISTS (SELECT 1 FROM {f} WHERE {fresh})"
+            ));
+        }
         let (shape_ok, each) = self.shape_ok(dialect, state);
-        let name = |i: usize| format!("'{}'", self.names[i].replace('\'', "''"));
         let which_shape: Vec<String> = each
             .iter()
             .enumerate()
@@ -200,8 +283,10 @@ impl Tables {
     /// (quoted as SQL text), so that the expression's only parameters are
     /// the ones [`changed`](Self::changed) binds, in the order they appear.
     fn shape_ok(&self, dialect: Dialect, state: &State) -> (String, [String; 4]) {
+        let sql = Spelling(dialect);
         let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
         let all = [0usize, 1, 2, 3];
+        let count = sql.func("count");
         match dialect {
             Dialect::Postgresql => {
                 let regclass = |i: usize| {
@@ -218,22 +303,34 @@ impl Tables {
                     let bare: Vec<String> =
                         list.iter().map(|&i| literal(self.split(i).1)).collect();
                     let mut ok = format!(
-                        "(SELECT COUNT(*) FROM pg_catalog.pg_class c WHERE c.oid IN ({}) \
-                         AND c.relkind = 'r' AND NOT c.relrowsecurity AND NOT c.relhastriggers \
-                         AND NOT c.relhasrules) = {} \
-                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class \
-                         WHERE relnamespace = pg_catalog.pg_my_temp_schema() AND relname IN ({}))",
-                        oids.join(", "),
-                        list.len(),
-                        bare.join(", ")
+                        "{} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class \
+                         WHERE {} AND {})",
+                        sql.eq(
+                            &format!(
+                                "(SELECT {count}(*) FROM pg_catalog.pg_class c WHERE {} \
+                                 AND {} AND NOT c.relrowsecurity AND NOT c.relhastriggers \
+                                 AND NOT c.relhasrules)",
+                                sql.any("c.oid", &oids),
+                                sql.eq("c.relkind", "'r'"),
+                            ),
+                            &list.len().to_string()
+                        ),
+                        sql.eq("relnamespace", "pg_catalog.pg_my_temp_schema()"),
+                        sql.any("relname", &bare)
                     );
                     // The audit tables keep the OIDs they had when the run
                     // began: a replaced table has another.
                     for &i in list.iter().filter(|&&i| i > 0) {
                         if let Some(oid) = state.oids.get(i - 1) {
                             ok.push_str(&format!(
-                                " AND COALESCE(CAST(CAST({} AS oid) AS bigint), 0) = {oid}",
-                                regclass(i)
+                                " AND {}",
+                                sql.eq(
+                                    &format!(
+                                        "COALESCE(CAST(CAST({} AS pg_catalog.oid) AS bigint), 0)",
+                                        regclass(i)
+                                    ),
+                                    &oid.to_string()
+                                )
                             ));
                         }
                     }
@@ -268,13 +365,50 @@ impl Tables {
     }
 }
 
+/// The check's comparisons and functions in a dialect's spelling: on
+/// PostgreSQL every operator and function is `pg_catalog`'s, named so
+/// (see [`crate::db::dialect::op`]); it runs after the revision, on
+/// whatever the revision created.
+#[derive(Clone, Copy)]
+struct Spelling(Dialect);
+
+impl Spelling {
+    fn binary(self, left: &str, operator: &str, right: &str) -> String {
+        format!("{left} {} {right}", op(self.0, operator))
+    }
+
+    fn eq(self, left: &str, right: &str) -> String {
+        self.binary(left, "=", right)
+    }
+
+    fn ne(self, left: &str, right: &str) -> String {
+        self.binary(left, "<>", right)
+    }
+
+    fn le(self, left: &str, right: &str) -> String {
+        self.binary(left, "<=", right)
+    }
+
+    /// `left` equals one of `list` (not empty): `IN` would compare with an
+    /// unqualified `=`.
+    fn any(self, left: &str, list: &[String]) -> String {
+        let each: Vec<String> = list.iter().map(|item| self.eq(left, item)).collect();
+        format!("({})", each.join(" OR "))
+    }
+
+    fn func(self, name: &str) -> String {
+        func(self.0, name)
+    }
+}
+
 /// `value` (a placeholder) guarded by the expression `changed`: the value
 /// when it is `''`, else an error of the database (see the module doc).
 pub fn guarded(dialect: Dialect, changed: &str, value: &str) -> String {
     match dialect {
         Dialect::Postgresql => format!(
-            "CASE WHEN {changed} = '' THEN CAST({value} AS text) \
-             ELSE CAST(CAST('{MARK}' || {changed} AS bigint) AS text) END"
+            "CASE WHEN {changed} OPERATOR(pg_catalog.=) '' THEN CAST({value} AS pg_catalog.text) \
+             ELSE CAST(CAST('{MARK}' OPERATOR(pg_catalog.||) {changed} AS bigint) \
+             AS pg_catalog.text) END"
         ),
         Dialect::Mysql => {
             format!("CASE WHEN {changed} = '' THEN {value} ELSE (SELECT 1 UNION ALL SELECT 2) END")

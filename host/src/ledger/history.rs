@@ -39,6 +39,9 @@ pub enum Outcome {
     Accepted,
     /// A failed revision an operator resolved by hand (`aludel resolve`).
     Resolved,
+    /// An operator accepted the audit log as it reads, breaks and all
+    /// (`aludel accept --audit-log`; see `ledger::chain`).
+    Resealed,
     /// A word this version of aludel does not write: kept as read, so that
     /// the audit log hides nothing it holds.
     Other(String),
@@ -53,6 +56,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Accepted => "accepted",
             Outcome::Resolved => "resolved",
+            Outcome::Resealed => "resealed",
             Outcome::Other(s) => s,
         }
     }
@@ -66,6 +70,7 @@ impl Outcome {
             "failed" => Outcome::Failed,
             "accepted" => Outcome::Accepted,
             "resolved" => Outcome::Resolved,
+            "resealed" => Outcome::Resealed,
             other => Outcome::Other(other.to_string()),
         }
     }

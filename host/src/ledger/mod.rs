@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod chain;
+mod deep;
 pub mod failed;
 pub mod guard;
 pub mod history;
@@ -30,6 +31,9 @@ use crate::error::Error;
 
 pub use audit::{Mismatch, applied_records};
 pub use chain::{Break, ChainReport};
+
+/// The `revision` of an audit-log row about the log itself (a reseal).
+pub const AUDIT_LOG_ROW: &str = "(audit log)";
 pub use failed::FailedRevision;
 pub use history::{ArtifactKind, HistoryEntry, Outcome};
 pub use version::{HeadChange, head_changes};
@@ -301,7 +305,7 @@ impl Ledger {
                 .and_then(|t| t.parse::<i64>().ok())
                 .unwrap_or(0)
         };
-        self.state = Some(guard::State {
+        let mut state = guard::State {
             history_rows: int(0),
             head_id: int(1),
             head_hash: cell_text(&row, 2).unwrap_or_default(),
@@ -312,8 +316,20 @@ impl Ledger {
             } else {
                 Vec::new()
             },
-        });
+            ..guard::State::default()
+        };
+        state.open_window(None);
+        self.state = Some(state);
         Ok(())
+    }
+
+    /// Opens the window in which what is written to aludel's tables is the
+    /// host's or the revision's: when a transaction begins (see
+    /// [`guard::State::settled_id`]).
+    pub fn open_window(&mut self) {
+        if let Some(state) = &mut self.state {
+            state.open_window(None);
+        }
     }
 
     /// Gives `entry` its id and its link in the chain, after the last row
@@ -403,6 +419,37 @@ impl Ledger {
     pub fn diagnose(&self, dialect: Dialect, state: &guard::State, heads: &[String]) -> Statement {
         let (sql, params) = self.sql_tables().changed(dialect, state, heads, 1);
         Statement::new(format!("SELECT {sql}"), params)
+    }
+
+    /// After a revision that ran SQL the judge could not read (MySQL's
+    /// `CALL`, `EXECUTE`, `PREPARE`), in its transaction: checks aludel's
+    /// tables whole, which the history row's check does not (see
+    /// `ledger::deep`). Elsewhere nothing: SQLite's authorizer and
+    /// PostgreSQL's row versions leave nothing for it to find.
+    pub async fn deep_check(
+        &mut self,
+        conn: &mut dyn Connection,
+        revision: &str,
+    ) -> Result<(), Error> {
+        let dialect = conn.dialect();
+        if dialect != Dialect::Mysql {
+            return Ok(());
+        }
+        let what = "checking aludel's tables after SQL it could not read";
+        if let Some(unshadow) = self.unshadow(dialect) {
+            conn.execute(&unshadow.sql, unshadow.params)
+                .await
+                .map_err(|e| Error::database(what, e))?;
+        }
+        let tables = own_tables(self.sql_table());
+        match deep::check(conn, &tables, self.sql_table()).await {
+            Ok(None) => Ok(()),
+            Ok(Some(table)) => Err(Error::OwnTableChanged {
+                revision: revision.to_string(),
+                table,
+            }),
+            Err(e) => Err(Error::database(what, e)),
+        }
     }
 
     /// Notes that a batch stored `n` new artifacts.
@@ -564,7 +611,33 @@ impl Ledger {
                 .map_err(|e| Error::database("recording the failed revision", e))?;
         }
         let recorded = failed::record(conn, self.sql_table(), failure).await;
-        recorded.map_err(|e| Error::database("recording the revision as failed until it ends", e))
+        recorded
+            .map_err(|e| Error::database("recording the revision as failed until it ends", e))?;
+        // Its statements commit one by one, each in a transaction of its
+        // own: on PostgreSQL the window of its closing check opens at the
+        // first transaction id not yet given out.
+        let floor = if conn.dialect() == Dialect::Postgresql {
+            let rows = conn
+                .query(
+                    "SELECT CAST(pg_catalog.txid_snapshot_xmax(pg_catalog.txid_current_snapshot()) \
+                     AS pg_catalog.text)",
+                    Vec::new(),
+                )
+                .await
+                .map_err(|e| {
+                    Error::database("reading the transaction id the revision starts at", e)
+                })?
+                .rows;
+            rows.first()
+                .and_then(|row| cell_text(row, 0))
+                .and_then(|t| t.parse::<u64>().ok())
+        } else {
+            None
+        };
+        if let Some(state) = &mut self.state {
+            state.open_window(floor);
+        }
+        Ok(())
     }
 
     /// Ends the failed state of `revision`; false when there was none.
@@ -799,6 +872,7 @@ mod tests {
             Outcome::Failed,
             Outcome::Accepted,
             Outcome::Resolved,
+            Outcome::Resealed,
         ] {
             assert_eq!(Outcome::parse(outcome.as_str()), outcome);
         }

@@ -6,7 +6,7 @@
 //! Creating and reading the table stay with each backend: they know their
 //! own catalogue, and cache what they learnt of it.
 
-use crate::db::dialect::{placeholders, quote};
+use crate::db::dialect::{op, placeholders, quote};
 use crate::db::{DbError, Dialect, Statement, Value};
 use crate::graph::VersionChange;
 
@@ -24,18 +24,21 @@ impl HeadChange<'_> {
         let table = quote(dialect, table);
         let p = placeholders(dialect, 2);
         let text = |s: &str| Value::Text(s.to_string());
+        // Qualified on PostgreSQL (see `dialect::op`): these run after a
+        // revision, on whatever it created.
+        let eq = op(dialect, "=");
         match self {
             HeadChange::Insert(id) => Statement::new(
                 format!("INSERT INTO {table} (version_num) VALUES ({})", p[0]),
                 vec![text(id)],
             ),
             HeadChange::Delete(id) => Statement::new(
-                format!("DELETE FROM {table} WHERE version_num = {}", p[0]),
+                format!("DELETE FROM {table} WHERE version_num {eq} {}", p[0]),
                 vec![text(id)],
             ),
             HeadChange::Update { from, to } => Statement::new(
                 format!(
-                    "UPDATE {table} SET version_num = {} WHERE version_num = {}",
+                    "UPDATE {table} SET version_num = {} WHERE version_num {eq} {}",
                     p[0], p[1]
                 ),
                 vec![text(to), text(from)],
@@ -119,7 +122,8 @@ mod tests {
         let pg = update.statement(Dialect::Postgresql, "meta.versions");
         assert_eq!(
             pg.sql,
-            "UPDATE \"meta\".\"versions\" SET version_num = $1 WHERE version_num = $2"
+            "UPDATE \"meta\".\"versions\" SET version_num = $1 \
+             WHERE version_num OPERATOR(pg_catalog.=) $2"
         );
         assert_eq!(
             pg.params,

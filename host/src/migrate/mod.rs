@@ -88,6 +88,9 @@ pub struct Migrator<'a> {
     /// Plugins by name, found, hashed and linked once per run: the Python
     /// plugin alone is 20 MB to read and hash.
     plugins_prepared: HashMap<String, Arc<Prepared>>,
+    /// `--untrusted` or `[runtime] untrusted`: revisions' SQL that aludel
+    /// cannot read before it runs is refused (MySQL).
+    untrusted: bool,
 }
 
 /// Where a transaction begins: with its own BEGIN, inside the first batch
@@ -124,7 +127,14 @@ impl<'a> Migrator<'a> {
             stored: Vec::new(),
             unpacked: Vec::new(),
             plugins_prepared: HashMap::new(),
+            untrusted: project.config.runtime.untrusted,
         })
+    }
+
+    /// Runs revisions as untrusted (`--untrusted`), or as the project says.
+    pub fn untrusted(mut self, on: bool) -> Self {
+        self.untrusted = on || self.project.config.runtime.untrusted;
+        self
     }
 
     /// Offline mode (`--sql`): a migrator over a recorder of `dialect`
@@ -202,6 +212,8 @@ impl<'a> Migrator<'a> {
                 .await
                 .map_err(|e| Error::database("starting a transaction", e))?;
         }
+        // What aludel's tables hold now was written before this transaction.
+        self.ledger.open_window();
         match body(self).await {
             Ok(value) => {
                 match end {

@@ -43,10 +43,15 @@ impl Migrator<'_> {
         ledger.who(conn).await;
         let entries = self.audit_log().await?;
         // Read anyway: checking its chain costs no round trip. A break is
-        // said, not refused: no revision caused it, and `aludel verify`
-        // names every one.
-        for broken in crate::ledger::chain::check(&entries).breaks {
-            tracing::warn!("{broken} (see `aludel verify`)");
+        // refused: the log is what says which revisions ran, and a log
+        // that something else changed may have changed what the version
+        // table says too (a revision on MySQL whose SQL aludel could not
+        // read, anything outside aludel).
+        let breaks = crate::ledger::chain::check(&entries).breaks;
+        if !breaks.is_empty() {
+            return Err(Error::AuditLogAltered(
+                breaks.iter().map(ToString::to_string).collect(),
+            ));
         }
         let applied = applied_records(&entries);
         let mismatches = self.mismatches(&applied).await?;
@@ -89,6 +94,46 @@ impl Migrator<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// `aludel accept --audit-log`: accepts the audit log as it reads now,
+    /// with a `resealed` row that seals every row before it and lists the
+    /// breaks it accepts (see [`crate::ledger::chain`]). Returns those
+    /// breaks; none (and nothing written) when the chain is whole.
+    pub async fn accept_audit_log(&mut self) -> Result<Vec<String>, Error> {
+        let entries = self.audit_log().await?;
+        let breaks: Vec<String> = crate::ledger::chain::check(&entries)
+            .breaks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if breaks.is_empty() {
+            return Ok(breaks);
+        }
+        let (conn, ledger) = self.parts();
+        ledger.ensure_audit_tables(conn).await?;
+        let who = ledger.who(conn).await;
+        let now = now_rfc3339();
+        let entry = HistoryEntry {
+            revision: crate::ledger::AUDIT_LOG_ROW.to_string(),
+            direction: None,
+            outcome: Outcome::Resealed,
+            checksum: Some(crate::ledger::chain::seal(&entries)),
+            db_user: who.db_user,
+            os_user: who.os_user,
+            host: who.host,
+            aludel_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: now.clone(),
+            finished_at: now,
+            error: Some(format!("accepted as it read:\n{}", breaks.join("\n"))),
+            ..HistoryEntry::default()
+        };
+        self.transaction(Begin::Now, End::Commit, async |m: &mut Self| {
+            let records = vec![m.history_record(&entry, None)?];
+            m.write_records(Vec::new(), records, false, false).await
+        })
+        .await?;
+        Ok(breaks)
     }
 
     /// Records that the changed directory of applied revision `revision`

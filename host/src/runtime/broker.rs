@@ -111,6 +111,10 @@ pub struct FailedStatement {
 pub struct Stats {
     pub statements: u64,
     pub rows: u64,
+    /// Statements whose SQL the judge could not read (MySQL `CALL`,
+    /// `EXECUTE`, `PREPARE`): after such a revision the host checks
+    /// aludel's tables whole (`ledger::Ledger::deep_check`).
+    pub unreadable: u64,
 }
 
 /// Every statement of one revision goes through here.
@@ -278,6 +282,9 @@ impl Broker {
                 return self.record(sql, Err(e));
             }
         };
+        if judgement.unreadable {
+            self.stats.unreadable += 1;
+        }
         if judgement.may_commit_implicitly
             && let Some(hook) = self.failed_state.take()
         {

@@ -185,6 +185,8 @@ pub struct Job<'a> {
     /// The failed state to record before the revision's first statement
     /// that may commit implicitly (MySQL), if any.
     pub failed_state: Option<Arc<FailedStateHook>>,
+    /// `--untrusted`: SQL the judge cannot read is refused (MySQL).
+    pub untrusted: bool,
 }
 
 /// The engine, linker and caches of one process.
@@ -408,7 +410,7 @@ impl Runtime {
             wasi,
             sandbox::Limits::new(self.options.memory_limit),
             Broker::new(conn, &revision)
-                .confined(Confinement::new(dialect, job.own_tables))
+                .confined(Confinement::new(dialect, job.own_tables).untrusted(job.untrusted))
                 .recording_failure(job.failed_state.clone())
                 .capped(Caps::for_memory_limit(self.options.memory_limit)),
         );

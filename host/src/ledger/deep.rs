@@ -1,0 +1,106 @@
+//! The whole check of aludel's tables, made inside a MySQL revision's
+//! transaction after it ran SQL that the judge could not read (`CALL`,
+//! `EXECUTE`, `PREPARE`: `db::confine`), before its records are written.
+//!
+//! The history row's check (`super::guard`) counts rows and follows the
+//! chain's head by its key; it does not read every row, and MySQL, unlike
+//! PostgreSQL, stamps no row with the transaction that wrote it. A revision
+//! whose statements the lexer read cannot have named aludel's tables; one
+//! that ran SQL built at run time may have, and pays for this instead:
+//!
+//! - every history row, read and checked against the hash chain (an older
+//!   row rewritten in place is a break);
+//! - every stored artifact's content against its hash, computed by the
+//!   server (`SHA2`), and every artifact the history names still stored;
+//! - no trigger, routine or event, and no updatable view, whose definition
+//!   names one of aludel's tables: such an object would let a later
+//!   revision, whose own SQL names nothing of aludel's, write to them (a
+//!   trigger fired by an `INSERT`), or write to them outside any revision
+//!   (an event).
+//!
+//! Three round trips and a scan of the store, for such revisions only.
+//! Anything found fails the revision; the rollback undoes what it can, and
+//! what an implicit commit carried is behind the failed state recorded
+//! before that statement ran.
+
+use crate::db::dialect::quote;
+use crate::db::{Connection, DbError, Value};
+
+use super::{chain, history};
+
+/// What the check found: the table (or object) changed and how.
+pub type Finding = String;
+
+/// Checks aludel's tables whole (see the module doc): `tables` as
+/// `super::own_tables` of `version_table`, as aludel's statements name it.
+/// None when all is as aludel wrote it.
+pub async fn check(
+    conn: &mut dyn Connection,
+    tables: &[String; 4],
+    version_table: &str,
+) -> Result<Option<Finding>, DbError> {
+    let dialect = conn.dialect();
+    let entries = history::list(conn, version_table).await?;
+    if let Some(broken) = chain::check(&entries).breaks.first() {
+        return Ok(Some(format!("{} ({broken})", tables[1])));
+    }
+    let sql = format!(
+        "SELECT hash, CASE WHEN SHA2(content, 256) = hash THEN 1 ELSE 0 END FROM {}",
+        quote(dialect, &tables[2])
+    );
+    let stored = conn.query(&sql, Vec::new()).await?.rows;
+    let text = |row: &[Value], i: usize| super::cell_text(row, i).unwrap_or_default();
+    if let Some(row) = stored.iter().find(|row| text(row, 1) != "1") {
+        return Ok(Some(format!(
+            "{} (the content of artifact {} no longer has its hash)",
+            tables[2],
+            text(row, 0)
+        )));
+    }
+    if let Some(entry) = entries.iter().find(|e| {
+        e.artifact
+            .as_ref()
+            .is_some_and(|hash| !stored.iter().any(|row| &text(row, 0) == hash))
+    }) {
+        return Ok(Some(format!(
+            "{} (the artifact of audit log row {}, revision {}, is gone)",
+            tables[2], entry.id, entry.revision
+        )));
+    }
+    // Definitions naming one of the tables, in any schema this connection
+    // can see: LOCATE, not LIKE, for `_` is a LIKE wildcard.
+    let bare: Vec<String> = tables
+        .iter()
+        .map(|t| t.rsplit('.').next().unwrap_or(t).to_lowercase())
+        .collect();
+    let names = |column: &str| -> String {
+        bare.iter()
+            .map(|b| format!("LOCATE('{}', LOWER({column})) > 0", b.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let sql = format!(
+        "SELECT 'trigger', trigger_schema, trigger_name FROM information_schema.triggers \
+         WHERE {} \
+         UNION ALL SELECT LOWER(routine_type), routine_schema, routine_name \
+         FROM information_schema.routines WHERE {} \
+         UNION ALL SELECT 'event', event_schema, event_name FROM information_schema.events \
+         WHERE {} \
+         UNION ALL SELECT 'view', table_schema, table_name FROM information_schema.views \
+         WHERE is_updatable = 'YES' AND ({}) LIMIT 1",
+        names("action_statement"),
+        names("routine_definition"),
+        names("event_definition"),
+        names("view_definition"),
+    );
+    if let Some(row) = conn.query(&sql, Vec::new()).await?.rows.first() {
+        return Ok(Some(format!(
+            "{} (the {} {}.{} names it, and would write to it later)",
+            tables[0],
+            text(row, 0),
+            text(row, 1),
+            text(row, 2)
+        )));
+    }
+    Ok(None)
+}
