@@ -7,7 +7,7 @@
 //! Every such character is written as a visible escape (`\x1b`, `\r`,
 //! `\u{9b}`, `\u{202e}`), so what is printed shows what was sent. `\n` and
 //! `\t` are kept where a text may span lines ([`controls`]); a single log
-//! line escapes `\n` too ([`line`]).
+//! line escapes `\n` too ([`line()`](fn@line)).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

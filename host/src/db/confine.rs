@@ -35,7 +35,10 @@
 //! `EXECUTE` of a transaction command is refused by the server. On MySQL
 //! they can, so [`Judgement::may_commit_implicitly`] marks them, with DDL
 //! and every other statement MySQL commits around: the broker records the
-//! failed state before the first one runs (docs/runtime.md). Behind this
+//! failed state before the first one runs (docs/runtime.md), and
+//! [`Judgement::unreadable`] has aludel's tables checked whole after the
+//! revision; with [`Confinement::untrusted`] they are refused instead, as
+//! are MySQL events, which run later outside any revision. Behind this
 //! judge the backends check that the transaction they opened is still the
 //! one open before anything is committed (the second line, which the lexer
 //! cannot fool).

@@ -26,10 +26,16 @@
 //!   scan that grows with the project: the version rows, the history's
 //!   head by its key, the failed state.
 //!
-//! The statement fails, the revision fails and is rolled back. What the
-//! check does not see: the content of a stored artifact (re-hashed whenever
-//! it is loaded instead, see `migrate::stored`), and an older history row
-//! rewritten in place (the chain shows it, checked before every run).
+//! The statement fails, the revision fails and is rolled back.
+//!
+//! A row rewritten in place keeps every count and the head. On PostgreSQL
+//! the check also looks at each row's `xmin`, the transaction that wrote
+//! its version (see [`State::window_floor`]); its operators and functions
+//! are `pg_catalog`'s by name (see `db::dialect::op`). On MySQL a revision
+//! that ran SQL the lexer could not read has the tables checked whole
+//! instead (`super::deep`). What none of it sees, the chain shows at the
+//! next run, which refuses while it is broken (`migrate::verify`), and an
+//! artifact is re-hashed whenever it is loaded (`migrate::stored`).
 
 use crate::db::Dialect;
 use crate::db::dialect::{func, op, placeholder, quote};

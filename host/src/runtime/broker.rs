@@ -34,7 +34,7 @@ pub(super) const MAX_GUEST_ERROR: usize = 64 << 10;
 
 /// What one call may carry or return, in bytes (docs/runtime.md,
 /// "Memory"). Each is half the revision's memory limit (at least
-/// [`MIN_CAP`]): whatever the host hands a guest must fit in the guest's
+/// 1 MiB): whatever the host hands a guest must fit in the guest's
 /// memory too, and what a guest sends was in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
