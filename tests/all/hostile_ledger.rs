@@ -270,6 +270,38 @@ fn a_postgres_revision_that_redefines_equality_cannot_change_what_aludel_finds()
     assert!(verify(&p).1);
 }
 
+/// PostgreSQL outside a transaction: each statement commits on its own, so
+/// the window is every transaction since the revision began; what it
+/// rewrote cannot be rolled back, so every later run refuses until resolved.
+#[test]
+fn a_postgres_revision_outside_a_transaction_that_rewrites_the_history_is_refused_until_resolved() {
+    let p = project(Backend::Postgres);
+    let dir = p.sql_revision(
+        HOSTILE,
+        Some(BASE),
+        "DO $$ BEGIN EXECUTE 'UPDATE aludel_' || 'version_history \
+         SET os_user = ''nobody'' WHERE id = 1'; END $$;\n",
+        "",
+    );
+    TestProject::outside_a_transaction(&dir);
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(
+        stderr.contains("aludel_version_history") && stderr.contains("aludel resolve"),
+        "{stderr}"
+    );
+    assert_eq!(p.versions(), vec![BASE]);
+    // The rewrite is committed: the chain refuses the next run, and once
+    // the log is accepted, the revision's failed state still does.
+    let again = p.fails(&["upgrade", "head"]);
+    assert!(again.contains("aludel accept --audit-log"), "{again}");
+    p.ok(&["accept", "--audit-log"]);
+    let again = p.fails(&["upgrade", "head"]);
+    assert!(
+        again.contains(HOSTILE) && again.contains("resolve"),
+        "{again}"
+    );
+}
+
 /// An artifact's content rewritten in place under its hash: the store's
 /// count is unchanged.
 fn a_revision_that_rewrites_an_artifact_in_place_fails_and_changes_nothing(backend: Backend) {

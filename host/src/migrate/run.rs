@@ -563,10 +563,33 @@ impl Migrator<'_> {
         } else {
             head_changes(&step.change)
         };
-        if let Err(e) = self
+        // Outside a transaction the records still go in one: a check that
+        // fails must leave the version table as it was, not moved by the
+        // batch's first statement in autocommit.
+        let alone = mode == TransactionMode::None && self.offline.is_none();
+        if alone && let Err(e) = self.conn().begin().await {
+            return Err((
+                Error::database("starting the records' transaction", e),
+                writes,
+            ));
+        }
+        let mut written = self
             .write_records(changes, records, false, ends.commit)
-            .await
-        {
+            .await;
+        if alone {
+            written = match written {
+                Ok(()) => self
+                    .conn()
+                    .commit()
+                    .await
+                    .map_err(|e| Error::database("committing the records", e)),
+                Err(e) => {
+                    self.rollback().await;
+                    Err(e)
+                }
+            };
+        }
+        if let Err(e) = written {
             return Err((e, writes));
         }
         Ok(Applied {
