@@ -270,6 +270,47 @@ fn a_postgres_revision_that_redefines_equality_cannot_change_what_aludel_finds()
     assert!(verify(&p).1);
 }
 
+/// PostgreSQL: a column of aludel's tables narrowed, or an index added,
+/// through SQL built at run time: the tables keep their rows and OIDs, but
+/// a later failure's record would no longer fit. The definitions the run
+/// began with are checked.
+#[test]
+fn a_postgres_revision_that_alters_a_column_of_aludels_tables_fails_and_changes_nothing() {
+    for alter in [
+        "ALTER TABLE aludel_' || 'version_failed ALTER COLUMN error TYPE varchar(5)",
+        "CREATE UNIQUE INDEX once ON aludel_' || 'version_history (revision)",
+        "ALTER TABLE aludel_' || 'version_history ALTER COLUMN error SET DEFAULT ''x''",
+    ] {
+        let p = project(Backend::Postgres);
+        let stderr = refused(
+            &p,
+            &format!("DO $$ BEGIN EXECUTE '{alter}'; END $$;\n"),
+            "the columns, constraints or indexes of aludel's tables",
+        );
+        assert!(stderr.contains(HOSTILE), "{stderr}");
+    }
+}
+
+/// MySQL: the same through a prepared statement; the DDL commits, so the
+/// run is refused until resolved.
+#[test]
+fn a_mysql_revision_that_alters_aludels_tables_by_dynamic_sql_is_refused_until_resolved() {
+    for alter in [
+        "ALTER TABLE aludel_', 'version_history MODIFY error VARCHAR(5)",
+        "CREATE UNIQUE INDEX once ON aludel_', 'version_history (revision)",
+    ] {
+        let p = project(Backend::Mysql);
+        refused_until_resolved(
+            &p,
+            &format!(
+                "SET @s = CONCAT('{alter}');\nPREPARE st FROM @s;\nEXECUTE st;\n\
+                 DEALLOCATE PREPARE st;\n"
+            ),
+            "the columns or indexes of aludel's tables",
+        );
+    }
+}
+
 /// PostgreSQL outside a transaction: each statement commits on its own, so
 /// the window is every transaction since the revision began; what it
 /// rewrote cannot be rolled back, so every later run refuses until resolved.

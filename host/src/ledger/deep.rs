@@ -18,7 +18,9 @@
 //!   trigger fired by an `INSERT`), or write to them outside any revision
 //!   (an event).
 //!
-//! Three round trips and a scan of the store, for such revisions only.
+//! - the audit tables' columns and indexes as when the run began.
+//!
+//! Four round trips and a scan of the store, for such revisions only.
 //! Anything found fails the revision; the rollback undoes what it can, and
 //! what an implicit commit carried is behind the failed state recorded
 //! before that statement ran.
@@ -31,15 +33,70 @@ use super::{chain, history};
 /// What the check found: the table (or object) changed and how.
 pub type Finding = String;
 
+/// The SHA-256 of what `information_schema` says of the three audit
+/// tables' columns (name, position, type, NULL, default, collation, extra)
+/// and indexes: read when a run begins, and again by [`check`], which
+/// finds a revision that altered them (a narrower `error` column, a unique
+/// index on the history would make a later failure's record fail).
+pub async fn definition(
+    conn: &mut dyn Connection,
+    tables: &[String; 4],
+) -> Result<String, DbError> {
+    let (schema, names) = schema_and_names(&tables[1..]);
+    let sql = format!(
+        "SELECT table_name, column_name, ordinal_position, column_type, is_nullable, \
+         COALESCE(column_default, '(none)'), COALESCE(collation_name, ''), extra \
+         FROM information_schema.columns WHERE table_schema = {schema} AND table_name IN ({names}) \
+         UNION ALL SELECT table_name, index_name, seq_in_index, column_name, non_unique, \
+         '', '', '' FROM information_schema.statistics \
+         WHERE table_schema = {schema} AND table_name IN ({names}) ORDER BY 1, 2, 3"
+    );
+    let rows = conn.query(&sql, Vec::new()).await?.rows;
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    for row in &rows {
+        for i in 0..row.len() {
+            let cell = super::cell_text(row, i).unwrap_or_default();
+            sha2::Digest::update(&mut hasher, (cell.len() as u64).to_be_bytes());
+            sha2::Digest::update(&mut hasher, cell.as_bytes());
+        }
+    }
+    Ok(hex::encode(sha2::Digest::finalize(hasher)))
+}
+
+/// The schema (a literal, or `DATABASE()`) and the bare names, as literals,
+/// of `tables`, all in one schema.
+fn schema_and_names(tables: &[String]) -> (String, String) {
+    // Names are validated when the configuration is read (no backslash,
+    // whose reading a revision's `sql_mode` could change).
+    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let schema = match tables[0].rsplit_once('.') {
+        Some((schema, _)) => literal(schema),
+        None => "DATABASE()".to_string(),
+    };
+    let names: Vec<String> = tables
+        .iter()
+        .map(|t| literal(t.rsplit('.').next().unwrap_or(t)))
+        .collect();
+    (schema, names.join(", "))
+}
+
 /// Checks aludel's tables whole (see the module doc): `tables` as
-/// `super::own_tables` of `version_table`, as aludel's statements name it.
-/// None when all is as aludel wrote it.
+/// `super::own_tables` of `version_table`, as aludel's statements name it,
+/// and `definition` as [`definition`] read when the run began. None when
+/// all is as aludel wrote it.
 pub async fn check(
     conn: &mut dyn Connection,
     tables: &[String; 4],
     version_table: &str,
+    expected_definition: &str,
 ) -> Result<Option<Finding>, DbError> {
     let dialect = conn.dialect();
+    if !expected_definition.is_empty() && definition(conn, tables).await? != expected_definition {
+        return Ok(Some(format!(
+            "{} (the columns or indexes of aludel's tables)",
+            tables[1]
+        )));
+    }
     let entries = history::list(conn, version_table).await?;
     if let Some(broken) = chain::check(&entries).breaks.first() {
         return Ok(Some(format!("{} ({broken})", tables[1])));

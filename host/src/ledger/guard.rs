@@ -56,6 +56,13 @@ pub struct State {
     pub failed: i64,
     /// PostgreSQL: the OIDs of the history, artifact and failed tables.
     pub oids: Vec<i64>,
+    /// The audit tables' columns, defaults, constraints and indexes as the
+    /// catalogue describes them when the run began, hashed: PostgreSQL's
+    /// MD5 (`Tables::definition`), checked by every revision; MySQL's
+    /// SHA-256 (`super::deep::definition`), checked after SQL the lexer
+    /// could not read. Empty on SQLite, whose authorizer refuses DDL on
+    /// them.
+    pub definition: String,
     /// The history's last id and the store's row count when the revision's
     /// window opened (its transaction began, or it began outside one):
     /// rows up to that id were written before it, and the store holds
@@ -133,8 +140,47 @@ impl Tables {
                     self.quoted(dialect, i).replace('\'', "''")
                 ));
             }
+            columns.push(self.definition());
         }
         Statement::new(format!("SELECT {}", columns.join(", ")), Vec::new())
+    }
+
+    /// PostgreSQL: the MD5 of what the catalogue says of the three audit
+    /// tables' columns (name, type, modifier, collation, NOT NULL, default), their
+    /// constraints and their indexes. A revision that alters one (a
+    /// narrower `error` column, a unique index on the history) would make
+    /// the host's later writes fail and a failed state be lost; the same
+    /// text read when the run began must come out the same.
+    fn definition(&self) -> String {
+        let sql = Spelling(Dialect::Postgresql);
+        // The audit tables: the version table may be created after the
+        // run began, in the first revision's transaction.
+        let oids: Vec<String> = (1..4)
+            .map(|i| {
+                format!(
+                    "pg_catalog.to_regclass('{}')",
+                    self.quoted(Dialect::Postgresql, i).replace('\'', "''")
+                )
+            })
+            .collect();
+        format!(
+            "(SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(d, ';' ORDER BY d), '')) \
+             FROM (SELECT pg_catalog.concat_ws(':', a.attrelid, a.attnum, a.attname, a.atttypid, \
+             a.atttypmod, a.attcollation, a.attnotnull, a.attisdropped, \
+             pg_catalog.pg_get_expr(f.adbin, f.adrelid)) AS d \
+             FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_attrdef f \
+             ON {} AND {} WHERE {} AND {} \
+             UNION ALL SELECT pg_catalog.concat_ws(':', c.conrelid, c.conname, \
+             pg_catalog.pg_get_constraintdef(c.oid)) FROM pg_catalog.pg_constraint c WHERE {} \
+             UNION ALL SELECT pg_catalog.pg_get_indexdef(i.indexrelid) \
+             FROM pg_catalog.pg_index i WHERE {}) AS definitions)",
+            sql.eq("f.adrelid", "a.attrelid"),
+            sql.eq("f.adnum", "a.attnum"),
+            sql.any("a.attrelid", &oids),
+            sql.binary("a.attnum", ">", "0"),
+            sql.any("c.conrelid", &oids),
+            sql.any("i.indrelid", &oids),
+        )
     }
 
     /// The expression that names the first of aludel's tables found other
@@ -268,12 +314,17 @@ impl Tables {
             .enumerate()
             .map(|(i, ok)| format!("WHEN NOT ({ok}) THEN {}", name(i)))
             .collect();
+        // Each table is whole on its own: what changed is a definition.
+        let definitions = format!(
+            "'{} (the columns, constraints or indexes of aludel''s tables)'",
+            self.names[1].replace('\'', "''")
+        );
         let sql = format!(
             "(CASE WHEN NOT ({shape_ok}) THEN (CASE {} ELSE {} END) \
              WHEN NOT ({heads_ok}) THEN {} WHEN NOT ({history_ok}) THEN {} \
              WHEN NOT ({artifacts_ok}) THEN {} WHEN NOT ({failed_ok}) THEN {} ELSE '' END)",
             which_shape.join(" "),
-            name(0),
+            definitions,
             name(0),
             name(1),
             name(2),
@@ -324,6 +375,13 @@ impl Tables {
                         sql.eq("relnamespace", "pg_catalog.pg_my_temp_schema()"),
                         sql.any("relname", &bare)
                     );
+                    // Columns, constraints and indexes as when the run began.
+                    if list.len() == all.len() && !state.definition.is_empty() {
+                        ok.push_str(&format!(
+                            " AND {}",
+                            sql.eq(&self.definition(), &literal(&state.definition))
+                        ));
+                    }
                     // The audit tables keep the OIDs they had when the run
                     // began: a replaced table has another.
                     for &i in list.iter().filter(|&&i| i > 0) {

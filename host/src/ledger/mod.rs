@@ -316,8 +316,17 @@ impl Ledger {
             } else {
                 Vec::new()
             },
+            definition: if dialect == Dialect::Postgresql {
+                cell_text(&row, 8).unwrap_or_default()
+            } else {
+                String::new()
+            },
             ..guard::State::default()
         };
+        if dialect == Dialect::Mysql {
+            // Its catalogue is asked apart: one more round trip a run.
+            state.definition = deep::definition(conn, &own_tables(self.sql_table())).await?;
+        }
         state.open_window(None);
         self.state = Some(state);
         Ok(())
@@ -442,7 +451,12 @@ impl Ledger {
                 .map_err(|e| Error::database(what, e))?;
         }
         let tables = own_tables(self.sql_table());
-        match deep::check(conn, &tables, self.sql_table()).await {
+        let definition = self
+            .state
+            .as_ref()
+            .map(|s| s.definition.clone())
+            .unwrap_or_default();
+        match deep::check(conn, &tables, self.sql_table(), &definition).await {
             Ok(None) => Ok(()),
             Ok(Some(table)) => Err(Error::OwnTableChanged {
                 revision: revision.to_string(),
