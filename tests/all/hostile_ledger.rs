@@ -311,6 +311,20 @@ fn a_mysql_revision_that_alters_aludels_tables_by_dynamic_sql_is_refused_until_r
     }
 }
 
+/// MySQL: an event runs later, outside any revision; one whose body builds
+/// its SQL at run time could rewrite aludel's tables between runs, unread.
+#[test]
+fn a_mysql_event_that_runs_sql_built_at_run_time_is_refused_until_resolved() {
+    let p = project(Backend::Mysql);
+    refused_until_resolved(
+        &p,
+        "CREATE EVENT later ON SCHEDULE EVERY 1 DAY DISABLE DO BEGIN \
+         SET @s = CONCAT('DELETE FROM aludel_', 'version'); \
+         PREPARE st FROM @s; EXECUTE st; END;\n",
+        "the event",
+    );
+}
+
 /// PostgreSQL outside a transaction: each statement commits on its own, so
 /// the window is every transaction since the revision began; what it
 /// rewrote cannot be rolled back, so every later run refuses until resolved.

@@ -122,8 +122,9 @@ pub struct Judgement {
     /// (`CALL`, `EXECUTE`).
     pub may_commit_implicitly: bool,
     /// MySQL: a statement of it runs SQL the lexer cannot read (`CALL`,
-    /// `EXECUTE`, `PREPARE`): the host checks aludel's tables whole before
-    /// the revision's records are written (`ledger::deep`).
+    /// `EXECUTE`, `PREPARE`), or leaves an event whose body the server runs
+    /// later: the host checks aludel's tables whole before the revision's
+    /// records are written (`ledger::deep`).
     pub unreadable: bool,
 }
 
@@ -186,13 +187,15 @@ impl Confinement {
                         }
                         judgement.unreadable = true;
                     }
-                    if self.untrusted
-                        && let Some(what) = mysql_event(statement)
-                    {
-                        return Err(Refused {
-                            what,
-                            why: Why::Unreadable,
-                        });
+                    if let Some(what) = mysql_event(statement) {
+                        if self.untrusted {
+                            return Err(Refused {
+                                what,
+                                why: Why::Unreadable,
+                            });
+                        }
+                        // Its body runs later, unseen: checked after.
+                        judgement.unreadable = true;
                     }
                 }
             }
@@ -1015,6 +1018,13 @@ mod tests {
         // Trusted, they run, marked for the check of aludel's tables.
         assert!(allowed(MY, "CALL p()").unreadable);
         assert!(allowed(MY, "EXECUTE s").unreadable);
+        assert!(
+            allowed(
+                MY,
+                "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO DELETE FROM t"
+            )
+            .unreadable
+        );
         assert!(!allowed(MY, "CREATE TABLE t (x INT)").unreadable);
         // PostgreSQL's CALL cannot end a transaction block: not MySQL's rule.
         let pg = Confinement::new(PG, &own()).untrusted(true);

@@ -16,8 +16,10 @@
 //!   names one of aludel's tables: such an object would let a later
 //!   revision, whose own SQL names nothing of aludel's, write to them (a
 //!   trigger fired by an `INSERT`), or write to them outside any revision
-//!   (an event).
-//!
+//!   (an event). Nor an event that runs SQL built at run time or calls a
+//!   routine (`PREPARE`, `EXECUTE`, `CALL` in its body): the server would
+//!   run it later, outside any revision, unread (a revision that creates
+//!   or alters an event is checked like one that ran such SQL);
 //! - the audit tables' columns and indexes as when the run began.
 //!
 //! Four round trips and a scan of the store, for such revisions only.
@@ -142,7 +144,9 @@ pub async fn check(
          UNION ALL SELECT LOWER(routine_type), routine_schema, routine_name \
          FROM information_schema.routines WHERE {} \
          UNION ALL SELECT 'event', event_schema, event_name FROM information_schema.events \
-         WHERE {} \
+         WHERE {} OR LOCATE('prepare', LOWER(event_definition)) > 0 \
+         OR LOCATE('execute', LOWER(event_definition)) > 0 \
+         OR LOCATE('call', LOWER(event_definition)) > 0 \
          UNION ALL SELECT 'view', table_schema, table_name FROM information_schema.views \
          WHERE is_updatable = 'YES' AND ({}) LIMIT 1",
         names("action_statement"),
@@ -152,7 +156,8 @@ pub async fn check(
     );
     if let Some(row) = conn.query(&sql, Vec::new()).await?.rows.first() {
         return Ok(Some(format!(
-            "{} (the {} {}.{} names it, and would write to it later)",
+            "{} (the {} {}.{} names it, or runs SQL built at run time, and could write to \
+             it later)",
             tables[0],
             text(row, 0),
             text(row, 1),
