@@ -404,13 +404,11 @@ impl Ledger {
     ) -> Result<(Statement, Option<guard::Expected>), Error> {
         // The check is of the state before this row.
         let changed = match (heads, &self.state) {
-            (Some(heads), Some(state)) => {
-                Some(self.sql_tables().changed(dialect, state, heads, 20))
-            }
+            (Some(heads), Some(state)) => self.sql_tables().changed(dialect, state, heads, 20),
             _ => None,
         };
         // What names the changed table where the database's error cannot
-        // (SQLite, MySQL), built only if the check fails (`diagnose`).
+        // (MySQL), built only if the check fails (`diagnose`).
         let diagnose = match (&changed, heads, &self.state) {
             (Some(_), Some(heads), Some(state)) if dialect != Dialect::Postgresql => {
                 Some((state.clone(), heads.to_vec()))
@@ -425,9 +423,14 @@ impl Ledger {
     /// The query naming the first of aludel's tables that is not as
     /// `state` and `heads` say, or `''`: asked after a failed check, before
     /// the rollback.
-    pub fn diagnose(&self, dialect: Dialect, state: &guard::State, heads: &[String]) -> Statement {
-        let (sql, params) = self.sql_tables().changed(dialect, state, heads, 1);
-        Statement::new(format!("SELECT {sql}"), params)
+    pub fn diagnose(
+        &self,
+        dialect: Dialect,
+        state: &guard::State,
+        heads: &[String],
+    ) -> Option<Statement> {
+        let (sql, params) = self.sql_tables().changed(dialect, state, heads, 1)?;
+        Some(Statement::new(format!("SELECT {sql}"), params))
     }
 
     /// After a revision that ran SQL the judge could not read (MySQL's

@@ -19,14 +19,19 @@ pub enum HeadChange<'a> {
 }
 
 impl HeadChange<'_> {
-    /// The statement that makes this change.
-    pub fn statement(self, dialect: Dialect, table: &str) -> Statement {
+    /// The statement that makes this change. `online`, its comparison is
+    /// PostgreSQL's own by name (see `dialect::op`): it runs after a
+    /// revision, on whatever the revision created. Offline it is printed
+    /// for a DBA to read, as Alembic prints it.
+    pub fn statement(self, dialect: Dialect, table: &str, online: bool) -> Statement {
         let table = quote(dialect, table);
         let p = placeholders(dialect, 2);
         let text = |s: &str| Value::Text(s.to_string());
-        // Qualified on PostgreSQL (see `dialect::op`): these run after a
-        // revision, on whatever it created.
-        let eq = op(dialect, "=");
+        let eq = if online {
+            op(dialect, "=")
+        } else {
+            "=".to_string()
+        };
         match self {
             HeadChange::Insert(id) => Statement::new(
                 format!("INSERT INTO {table} (version_num) VALUES ({})", p[0]),
@@ -119,7 +124,7 @@ mod tests {
     #[test]
     fn each_change_is_one_statement_in_the_dialects_own_placeholders() {
         let update = HeadChange::Update { from: "a", to: "b" };
-        let pg = update.statement(Dialect::Postgresql, "meta.versions");
+        let pg = update.statement(Dialect::Postgresql, "meta.versions", true);
         assert_eq!(
             pg.sql,
             "UPDATE \"meta\".\"versions\" SET version_num = $1 \
@@ -129,7 +134,7 @@ mod tests {
             pg.params,
             vec![Value::Text("b".into()), Value::Text("a".into())]
         );
-        let my = HeadChange::Insert("a").statement(Dialect::Mysql, "v");
+        let my = HeadChange::Insert("a").statement(Dialect::Mysql, "v", true);
         assert_eq!(my.sql, "INSERT INTO `v` (version_num) VALUES (?)");
     }
 

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::graph::Direction;
 use crate::ledger::{ArtifactKind, HeadChange, HistoryEntry, Outcome, guard, now_rfc3339};
 use crate::plugins;
-use crate::project::{Revision, Runner, checksum};
+use crate::project::{Files, Revision, Runner, checksum};
 use crate::runtime::Prepared;
 
 /// A statement the host writes beside a step's version-table change, and
@@ -71,19 +71,24 @@ impl Migrator<'_> {
         entry: &mut HistoryEntry,
     ) -> Result<Record, Error> {
         let files = revision.files()?;
-        let archive = checksum::pack(&files);
+        Ok(self.artifact_of(&files, entry))
+    }
+
+    /// [`revision_artifact`](Self::revision_artifact) of files already read.
+    pub(super) fn artifact_of(&mut self, files: &Files, entry: &mut HistoryEntry) -> Record {
+        let archive = checksum::pack(files);
         let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&archive));
-        entry.checksum = Some(checksum::checksum(&files).value);
+        entry.checksum = Some(checksum::checksum(files).value);
         let statement =
             self.ledger
                 .artifact_statement(self.dialect, &hash, ArtifactKind::Revision, &archive);
         entry.artifact = Some(hash);
-        Ok(Record {
+        Record {
             statement,
             what: "storing the revision's artifact",
             artifact: true,
             guard: None,
-        })
+        }
     }
 
     /// The statement that stores the plugin that ran `revision`, keyed by
@@ -170,7 +175,7 @@ impl Migrator<'_> {
         }
         for change in &changes {
             what.push("updating the version table");
-            batch.push(change.statement(dialect, &sql_table));
+            batch.push(change.statement(dialect, &sql_table, !offline));
         }
         let first_record = batch.len();
         let mut artifacts = Vec::new();
@@ -253,7 +258,7 @@ impl Migrator<'_> {
             );
         }
         let diagnose =
-            diagnose.map(|(state, heads)| self.ledger.diagnose(self.dialect, &state, &heads));
+            diagnose.and_then(|(state, heads)| self.ledger.diagnose(self.dialect, &state, &heads));
         if let Some(diagnose) = diagnose
             && let Ok(rows) = self.conn().query(&diagnose.sql, diagnose.params).await
             && let Some(Some(Value::Text(table))) = rows.rows.first().map(|r| r.first().cloned())

@@ -460,7 +460,11 @@ impl Migrator<'_> {
         }
         // The directory is read and archived before the revision runs: what
         // is stored is what ran, and a directory that cannot be read (a FIFO
-        // in it would block) stops the step before the guest starts.
+        // in it would block) stops the step before the guest starts. One
+        // walk serves the archive and the guest's view of it.
+        let (files, gaps) = revision
+            .files_noting_gaps()
+            .map_err(|e| (e.into(), Vec::new()))?;
         let mut entry = None;
         let mut artifact = None;
         if self.offline.is_none() {
@@ -471,10 +475,7 @@ impl Migrator<'_> {
             let mut e = self
                 .entry(&revision, Some(step.direction), outcome, &started_at)
                 .await;
-            artifact = Some(
-                self.revision_artifact(&revision, &mut e)
-                    .map_err(|e| (e, Vec::new()))?,
-            );
+            artifact = Some(self.artifact_of(&files, &mut e));
             entry = Some(e);
         }
         if ends.fold {
@@ -486,8 +487,9 @@ impl Migrator<'_> {
         }
         let args = revision.args.to_string();
         // The guest reads only what its checksum and archive cover.
-        let view = checksum::guest_view(&revision.dir, &revision.shown_dir())
+        let view = checksum::guest_view_of(&files, gaps, &revision.shown_dir())
             .map_err(|e| (e.into(), Vec::new()))?;
+        drop(files);
         let own_tables = crate::ledger::own_tables(self.ledger.version_table());
         let failed_state = self
             .failed_state_first(step, mode)

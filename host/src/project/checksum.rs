@@ -136,14 +136,27 @@ fn skipped(name: &str, is_dir: bool) -> bool {
 /// that a symlink cannot lead outside it. `shown` is the directory as
 /// errors name it.
 pub fn read_files(dir: &Path, shown: &Path) -> Result<Files, ProjectError> {
+    read_files_noting_gaps(dir, shown).map(|(files, _)| files)
+}
+
+/// [`read_files`], and whether the directory holds anything they leave out
+/// (a hidden entry, a `target/`, a symlink, at any depth), in one walk.
+pub fn read_files_noting_gaps(dir: &Path, shown: &Path) -> Result<(Files, bool), ProjectError> {
     let root = Dir::open_ambient_dir(dir, cap_std::ambient_authority())
         .map_err(|e| cap_error("open", shown, e))?;
     let mut files = Files::new();
-    walk(&root, "", shown, &mut files)?;
-    Ok(files)
+    let mut gaps = false;
+    walk(&root, "", shown, &mut files, &mut gaps)?;
+    Ok((files, gaps))
 }
 
-fn walk(dir: &Dir, prefix: &str, shown: &Path, files: &mut Files) -> Result<(), ProjectError> {
+fn walk(
+    dir: &Dir,
+    prefix: &str,
+    shown: &Path,
+    files: &mut Files,
+    gaps: &mut bool,
+) -> Result<(), ProjectError> {
     let here = shown.join(prefix);
     let entries = dir.entries().map_err(|e| cap_error("list", &here, e))?;
     for entry in entries {
@@ -165,13 +178,14 @@ fn walk(dir: &Dir, prefix: &str, shown: &Path, files: &mut Files) -> Result<(), 
         // A symlink is not content of the revision: one inside it points at
         // what is hashed anyway, and the guest cannot follow one out of it.
         if meta.file_type().is_symlink() || skipped(name, meta.is_dir()) {
+            *gaps = true;
             continue;
         }
         if meta.is_dir() {
             let sub = dir
                 .open_dir(name)
                 .map_err(|e| cap_error("open", &shown.join(&rel), e))?;
-            walk(&sub, &format!("{rel}/"), shown, files)?;
+            walk(&sub, &format!("{rel}/"), shown, files, gaps)?;
         } else if !meta.is_file() {
             // Opening a FIFO blocks until something writes to it, and a
             // device or socket is no content either: refused before anything
@@ -194,36 +208,6 @@ fn walk(dir: &Dir, prefix: &str, shown: &Path, files: &mut Files) -> Result<(), 
     Ok(())
 }
 
-/// Whether the directory `dir` holds anything its checksum leaves out: a
-/// hidden entry, a `target/` directory or a symlink, at any depth. Only
-/// names and types are read, not contents.
-fn leaves_anything_out(dir: &Dir, prefix: &str, shown: &Path) -> Result<bool, ProjectError> {
-    let here = shown.join(prefix);
-    for entry in dir.entries().map_err(|e| cap_error("list", &here, e))? {
-        let entry = entry.map_err(|e| cap_error("list", &here, e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            // read_files refuses it, naming it.
-            return Ok(true);
-        };
-        let meta = dir
-            .symlink_metadata(name)
-            .map_err(|e| cap_error("inspect", &here.join(name), e))?;
-        if meta.file_type().is_symlink() || skipped(name, meta.is_dir()) {
-            return Ok(true);
-        }
-        if meta.is_dir() {
-            let sub = dir
-                .open_dir(name)
-                .map_err(|e| cap_error("open", &here.join(name), e))?;
-            if leaves_anything_out(&sub, &format!("{prefix}{name}/"), shown)? {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
-}
-
 /// The directory a revision's guest sees as `/`: its own directory when
 /// that holds exactly what its checksum and archive cover (the common
 /// case, at the cost of listing it), else a temporary copy of just those
@@ -232,17 +216,26 @@ fn leaves_anything_out(dir: &Dir, prefix: &str, shown: &Path) -> Result<bool, Pr
 /// docs/revisions.md, "What a revision can read"). The copy is removed when
 /// the returned directory is dropped.
 pub fn guest_view(dir: &Path, shown: &Path) -> Result<Option<tempfile::TempDir>, ProjectError> {
-    let root = Dir::open_ambient_dir(dir, cap_std::ambient_authority())
-        .map_err(|e| cap_error("open", shown, e))?;
-    if !leaves_anything_out(&root, "", shown)? {
+    let (files, gaps) = read_files_noting_gaps(dir, shown)?;
+    guest_view_of(&files, gaps, shown)
+}
+
+/// [`guest_view`] of a directory already read by [`read_files_noting_gaps`]
+/// (its `files`, and whether it held anything they leave out): the host
+/// reads a revision's directory once, for its archive and for this.
+pub fn guest_view_of(
+    files: &Files,
+    gaps: bool,
+    shown: &Path,
+) -> Result<Option<tempfile::TempDir>, ProjectError> {
+    if !gaps {
         return Ok(None);
     }
-    let files = read_files(dir, shown)?;
     let view = tempfile::Builder::new()
         .prefix("aludel-revision-")
         .tempdir()
         .map_err(|e| io_error("create a temporary directory for", shown, e))?;
-    for (path, bytes) in &files {
+    for (path, bytes) in files {
         let target = view.path().join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io_error("create", parent, e))?;

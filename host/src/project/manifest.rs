@@ -96,6 +96,15 @@ impl Revision {
         super::checksum::read_files(&self.dir, &Path::new(VERSIONS_DIR).join(&self.dir_name))
     }
 
+    /// [`files`](Self::files), and whether the directory holds anything
+    /// they leave out (see `checksum::guest_view_of`).
+    pub fn files_noting_gaps(&self) -> Result<(super::Files, bool), ProjectError> {
+        super::checksum::read_files_noting_gaps(
+            &self.dir,
+            &Path::new(VERSIONS_DIR).join(&self.dir_name),
+        )
+    }
+
     /// The checksum of the revision directory (see docs/revisions.md,
     /// Checksums): `revision.toml` and every other file, normalised.
     pub fn checksum(&self) -> Result<super::Checksum, ProjectError> {
