@@ -22,7 +22,10 @@
 //!   or alters an event is checked like one that ran such SQL);
 //! - the audit tables' columns and indexes as when the run began.
 //!
-//! Four round trips and a scan of the store, for such revisions only.
+//! - no temporary table of their names, which would take the reads above
+//!   and the host's writes after (asked first, one name at a time).
+//!
+//! Eight round trips and a scan of the store, for such revisions only.
 //! Anything found fails the revision; the rollback undoes what it can, and
 //! what an implicit commit carried is behind the failed state recorded
 //! before that statement ran.
@@ -34,6 +37,35 @@ use super::{chain, history};
 
 /// What the check found: the table (or object) changed and how.
 pub type Finding = String;
+
+/// The first of `tables` that a TEMPORARY table of the same name hides in
+/// this session, named with how: MySQL cannot list a session's temporary
+/// tables, but `SHOW CREATE TABLE` shows the one a name resolves to. A
+/// table that does not exist (yet) hides nothing.
+pub async fn shadowed(conn: &mut dyn Connection, tables: &[String; 4]) -> Option<Finding> {
+    let dialect = conn.dialect();
+    for table in tables {
+        let sql = format!("SHOW CREATE TABLE {}", quote(dialect, table));
+        let Ok(rows) = conn.query(&sql, Vec::new()).await else {
+            continue;
+        };
+        let create = rows
+            .rows
+            .first()
+            .and_then(|row| super::cell_text(row, 1))
+            .unwrap_or_default();
+        if create
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("CREATE TEMPORARY")
+        {
+            return Some(format!(
+                "{table} (a temporary table of its name hides it from aludel's statements)"
+            ));
+        }
+    }
+    None
+}
 
 /// The SHA-256 of what `information_schema` says of the three audit
 /// tables' columns (name, position, type, NULL, default, collation, extra)

@@ -31,12 +31,12 @@ use crate::error::Error;
 
 pub use audit::{Mismatch, applied_records};
 pub use chain::{Break, ChainReport};
-
-/// The `revision` of an audit-log row about the log itself (a reseal).
-pub const AUDIT_LOG_ROW: &str = "(audit log)";
 pub use failed::FailedRevision;
 pub use history::{ArtifactKind, HistoryEntry, Outcome};
 pub use version::{HeadChange, head_changes};
+
+/// The `revision` of an audit-log row about the log itself (a reseal).
+pub const AUDIT_LOG_ROW: &str = "(audit log)";
 
 /// Every table aludel keeps for `version_table`, the version table first.
 /// A revision must never touch any of them.
@@ -448,12 +448,14 @@ impl Ledger {
             return Ok(());
         }
         let what = "checking aludel's tables after SQL it could not read";
-        if let Some(unshadow) = self.unshadow(dialect) {
-            conn.execute(&unshadow.sql, unshadow.params)
-                .await
-                .map_err(|e| Error::database(what, e))?;
-        }
         let tables = own_tables(self.sql_table());
+        // First, before any of its reads could be taken by one.
+        if let Some(table) = deep::shadowed(conn, &tables).await {
+            return Err(Error::OwnTableChanged {
+                revision: revision.to_string(),
+                table,
+            });
+        }
         let definition = self
             .state
             .as_ref()
