@@ -280,6 +280,8 @@ fn a_postgres_revision_that_alters_a_column_of_aludels_tables_fails_and_changes_
         "ALTER TABLE aludel_' || 'version_failed ALTER COLUMN error TYPE varchar(5)",
         "CREATE UNIQUE INDEX once ON aludel_' || 'version_history (revision)",
         "ALTER TABLE aludel_' || 'version_history ALTER COLUMN error SET DEFAULT ''x''",
+        "REVOKE INSERT ON aludel_' || 'version_failed FROM CURRENT_USER",
+        "ALTER TABLE aludel_' || 'version_history SET UNLOGGED",
     ] {
         let p = project(Backend::Postgres);
         let stderr = refused(

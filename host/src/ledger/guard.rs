@@ -148,11 +148,12 @@ impl Tables {
     }
 
     /// PostgreSQL: the MD5 of what the catalogue says of the three audit
-    /// tables' columns (name, type, modifier, collation, NOT NULL, default), their
-    /// constraints and their indexes. A revision that alters one (a
-    /// narrower `error` column, a unique index on the history) would make
-    /// the host's later writes fail and a failed state be lost; the same
-    /// text read when the run began must come out the same.
+    /// tables' columns (name, type, modifier, collation, NOT NULL, default),
+    /// their constraints, their indexes, and their owner, privileges and
+    /// persistence. A revision that alters one (a narrower `error` column,
+    /// a unique index on the history, its own INSERT privilege revoked)
+    /// would make the host's later writes fail and a failed state be lost;
+    /// the same text read when the run began must come out the same.
     fn definition(&self) -> String {
         let sql = Spelling(Dialect::Postgresql);
         // The audit tables: the version table may be created after the
@@ -175,13 +176,16 @@ impl Tables {
              UNION ALL SELECT pg_catalog.concat_ws(':', c.conrelid, c.conname, \
              pg_catalog.pg_get_constraintdef(c.oid)) FROM pg_catalog.pg_constraint c WHERE {} \
              UNION ALL SELECT pg_catalog.pg_get_indexdef(i.indexrelid) \
-             FROM pg_catalog.pg_index i WHERE {}) AS definitions)",
+             FROM pg_catalog.pg_index i WHERE {} \
+             UNION ALL SELECT pg_catalog.concat_ws(':', r.oid, r.relowner, r.relacl, \
+             r.relpersistence) FROM pg_catalog.pg_class r WHERE {}) AS definitions)",
             sql.eq("f.adrelid", "a.attrelid"),
             sql.eq("f.adnum", "a.attnum"),
             sql.any("a.attrelid", &oids),
             sql.binary("a.attnum", ">", "0"),
             sql.any("c.conrelid", &oids),
             sql.any("i.indrelid", &oids),
+            sql.any("r.oid", &oids),
         )
     }
 
