@@ -313,6 +313,16 @@ fn a_mysql_revision_that_alters_aludels_tables_by_dynamic_sql_is_refused_until_r
     }
 }
 
+/// MySQL: dropping the database would take aludel's tables with it, and
+/// commit at once.
+#[test]
+fn a_mysql_revision_cannot_drop_the_database_that_holds_aludels_tables() {
+    let p = project(Backend::Mysql);
+    let database = p.url().rsplit('/').next().expect("a database").to_string();
+    let stderr = refused(&p, &format!("DROP DATABASE {database};\n"), "DROP DATABASE");
+    assert!(stderr.contains("the database is as it was"), "{stderr}");
+}
+
 /// MySQL: an event runs later, outside any revision; one whose body builds
 /// its SQL at run time could rewrite aludel's tables between runs, unread.
 #[test]

@@ -60,6 +60,9 @@ pub enum Why {
     Setting,
     /// It names one of aludel's own tables.
     OwnTable(String),
+    /// MySQL: `DROP DATABASE` or `DROP SCHEMA`, which would take aludel's
+    /// tables with it and, DDL committing there, could not be rolled back.
+    DropDatabase,
     /// MySQL with `--untrusted`: it runs SQL the lexer cannot read
     /// (`CALL`, `EXECUTE`, `PREPARE`), or leaves code that runs outside
     /// the revision (`CREATE EVENT`).
@@ -100,6 +103,13 @@ impl fmt::Display for Refused {
                 "a statement naming {table} was refused: a revision cannot touch aludel's own \
                  tables (the version table, its history, artifacts and failed state); \
                  use `aludel stamp`, `aludel resolve` or `aludel log` instead"
+            ),
+            Why::DropDatabase => write!(
+                f,
+                "{} was refused: on MySQL a database holds aludel's own tables (the version \
+                 table, its history, artifacts and failed state), and dropping one commits at \
+                 once, so a revision may not drop a database; drop it by hand if you mean to",
+                self.what
             ),
             Why::Unreadable => write!(
                 f,
@@ -595,6 +605,12 @@ fn refuse_transaction_control(dialect: Dialect, statement: &[Token<'_>]) -> Resu
         }
         "SET" | "RESET" => return refuse_settings(dialect, statement, i),
         "CREATE" if my => return refuse_in_routine(statement),
+        "DROP" if my && (is(second, "database") || is(second, "schema")) => {
+            return refuse(
+                format!("DROP {}", upper(second.unwrap_or_default())),
+                Why::DropDatabase,
+            );
+        }
         _ => {}
     }
     Ok(())
@@ -987,6 +1003,21 @@ mod tests {
     #[test]
     fn on_sqlite_transaction_statements_are_left_to_the_authorizer() {
         allowed(Dialect::Sqlite, "COMMIT");
+    }
+
+    #[test]
+    fn mysql_refuses_dropping_a_database_which_holds_aludels_tables() {
+        for sql in [
+            "DROP DATABASE test",
+            "drop schema if exists `test`",
+            "/*!40000 DROP DATABASE test */",
+        ] {
+            let refused = refused(MY, sql);
+            assert_eq!(refused.why, Why::DropDatabase, "{sql}");
+            assert!(refused.to_string().contains("drop it by hand"), "{sql}");
+        }
+        allowed(MY, "DROP TABLE t");
+        allowed(PG, "DROP SCHEMA scratch CASCADE");
     }
 
     #[test]
