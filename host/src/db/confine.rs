@@ -19,7 +19,8 @@
 //!   (`autocommit`, `completion_type`, `SET TRANSACTION`, the session's
 //!   transaction characteristics, `standard_conforming_strings`);
 //! - every statement that names one of aludel's own tables as an
-//!   identifier (any case, quoted or not, qualified or not).
+//!   identifier (any case, quoted or not, qualified or not), and on MySQL
+//!   `DROP DATABASE`/`DROP SCHEMA`, which would take them along.
 //!
 //! A string whose meaning depends on a setting the revision may have
 //! changed through a function the lexer cannot see (PostgreSQL's
