@@ -4,34 +4,10 @@
 //! reach files. Each must fail naming the statement and why, and leave the
 //! database, the version table and the audit log as they were.
 
-use crate::support::TestProject;
-
-const BASE: &str = "base00000001";
-const HOSTILE: &str = "hostile00001";
+use crate::support::{BASE, Backend, HOSTILE, TestProject};
 
 const TRANSACTION: &str = "a revision cannot end or restart the transaction aludel runs it in";
 const FILES: &str = "a revision cannot attach files";
-
-/// A project with one applied revision holding a table `t` with a row.
-fn project() -> TestProject {
-    let p = TestProject::new();
-    p.sql_revision(
-        BASE,
-        None,
-        "CREATE TABLE t (x INTEGER);\nINSERT INTO t (x) VALUES (1);\n",
-        "DROP TABLE t;\n",
-    );
-    p.ok(&["upgrade", "head"]);
-    p
-}
-
-/// The revision ids the audit log says were applied, in order.
-fn applied(p: &TestProject) -> Vec<String> {
-    p.query("SELECT revision FROM aludel_version_history WHERE outcome = 'applied' ORDER BY id")
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
-}
 
 /// Adds `upgrade` as revision HOSTILE (after BASE), runs `args`, and checks
 /// that it failed with every one of `expected` in its error and changed
@@ -39,7 +15,7 @@ fn applied(p: &TestProject) -> Vec<String> {
 fn refused_with(p: &TestProject, args: &[&str], expected: &[&str]) -> String {
     let dump = p.dump();
     let versions = p.versions();
-    let applied_before = applied(p);
+    let applied_before = p.applied();
     assert_eq!(versions, vec![BASE]);
 
     let stderr = p.fails(args);
@@ -48,8 +24,8 @@ fn refused_with(p: &TestProject, args: &[&str], expected: &[&str]) -> String {
     }
     assert_eq!(p.dump(), dump, "the database changed:\n{stderr}");
     assert_eq!(p.versions(), versions, "the version table changed");
-    assert_eq!(applied(p), applied_before, "the audit log says applied");
-    assert!(!applied(p).contains(&HOSTILE.to_string()));
+    assert_eq!(p.applied(), applied_before, "the audit log says applied");
+    assert!(!p.applied().contains(&HOSTILE.to_string()));
     stderr
 }
 
@@ -59,7 +35,7 @@ fn hostile(p: &TestProject, upgrade: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_commit_mid_revision_then_a_failure_commits_nothing() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(
         &p,
         "INSERT INTO t (x) VALUES (2);\nCOMMIT;\nINSERT INTO t (x) VALUES (3);\n\
@@ -76,7 +52,7 @@ fn a_commit_mid_revision_then_a_failure_commits_nothing() {
 
 #[test]
 fn a_rollback_then_writes_is_refused() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(
         &p,
         "ROLLBACK;\nINSERT INTO t (x) VALUES (2);\nUPDATE t SET x = 0;\n",
@@ -90,7 +66,7 @@ fn a_rollback_then_writes_is_refused() {
 
 #[test]
 fn a_begin_is_refused() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(&p, "INSERT INTO t (x) VALUES (2);\nBEGIN;\n");
     refused_with(
         &p,
@@ -101,7 +77,7 @@ fn a_begin_is_refused() {
 
 #[test]
 fn an_end_is_refused() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(&p, "INSERT INTO t (x) VALUES (2);\nEND;\nBEGIN;\n");
     // END is SQLite's COMMIT, and its authorizer says so.
     refused_with(
@@ -113,7 +89,7 @@ fn an_end_is_refused() {
 
 #[test]
 fn a_savepoint_and_a_release_are_refused() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(
         &p,
         "SAVEPOINT mine;\nINSERT INTO t (x) VALUES (2);\nRELEASE mine;\n",
@@ -125,7 +101,7 @@ fn a_savepoint_and_a_release_are_refused() {
     );
 
     // RELEASE alone (of a savepoint that does not exist) is refused as such.
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(&p, "INSERT INTO t (x) VALUES (2);\nRELEASE sp;\n");
     refused_with(
         &p,
@@ -136,7 +112,7 @@ fn a_savepoint_and_a_release_are_refused() {
 
 #[test]
 fn a_dry_run_with_commit_and_begin_keeps_nothing() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(&p, "INSERT INTO t (x) VALUES (2);\nCOMMIT;\nBEGIN;\n");
     refused_with(
         &p,
@@ -147,7 +123,7 @@ fn a_dry_run_with_commit_and_begin_keeps_nothing() {
 
 #[test]
 fn an_attach_creates_no_file() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     let elsewhere = tempfile::tempdir().expect("a temporary directory");
     let file = elsewhere.path().join("outside.db");
     hostile(
@@ -163,7 +139,7 @@ fn an_attach_creates_no_file() {
 
 #[test]
 fn a_detach_is_refused() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(&p, "DETACH DATABASE temp;\n");
     refused_with(
         &p,
@@ -176,7 +152,7 @@ fn a_detach_is_refused() {
 /// one (`transaction = "none"`) only the guard stands in its way.
 #[test]
 fn a_vacuum_into_outside_a_transaction_creates_no_file() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     let elsewhere = tempfile::tempdir().expect("a temporary directory");
     let copy = elsewhere.path().join("copy.db");
     let dir = hostile(&p, &format!("VACUUM INTO '{}';\n", copy.display()));
@@ -185,7 +161,7 @@ fn a_vacuum_into_outside_a_transaction_creates_no_file() {
     assert!(!copy.exists(), "VACUUM INTO created {}", copy.display());
 
     // In a transaction it is refused all the same, and writes no file.
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(&p, &format!("VACUUM INTO '{}';\n", copy.display()));
     p.fails(&["upgrade", "head"]);
     assert!(!copy.exists(), "VACUUM INTO created {}", copy.display());
@@ -193,7 +169,7 @@ fn a_vacuum_into_outside_a_transaction_creates_no_file() {
 
 #[test]
 fn a_plain_vacuum_outside_a_transaction_is_refused() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     let dir = hostile(&p, "VACUUM;\n");
     TestProject::outside_a_transaction(&dir);
     refused_with(&p, &["upgrade", "head"], &["(VACUUM) was refused", FILES]);
@@ -201,7 +177,7 @@ fn a_plain_vacuum_outside_a_transaction_is_refused() {
 
 #[test]
 fn load_extension_is_unavailable() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     hostile(&p, "SELECT load_extension('/nonexistent/libevil.so');\n");
     refused_with(&p, &["upgrade", "head"], &["not authorized"]);
 }
@@ -210,7 +186,7 @@ fn load_extension_is_unavailable() {
 /// `BEGIN ... END` block, a dry run, and a revision outside a transaction.
 #[test]
 fn ordinary_revisions_still_run_under_the_guard() {
-    let p = project();
+    let p = TestProject::with_base(Backend::Sqlite);
     p.sql_revision(
         "ordinary0001",
         Some(BASE),
@@ -249,7 +225,7 @@ fn ordinary_revisions_still_run_under_the_guard() {
     assert_eq!(p.versions(), vec![BASE]);
     assert!(!p.has_table("audit"));
     assert_eq!(
-        applied(&p),
+        p.applied(),
         vec![BASE, "ordinary0001", "outside00001"],
         "the log records each apply"
     );

@@ -10,23 +10,7 @@
 //! forged with a direct SQL client is named by `aludel verify`, which exits
 //! non-zero, and a forged artifact is never unpacked or run.
 
-use crate::support::{Backend, TestProject, on_every_backend};
-
-const BASE: &str = "base00000001";
-const HOSTILE: &str = "hostile00001";
-
-/// A project on `backend` with one applied revision holding a table `t`.
-fn project(backend: Backend) -> TestProject {
-    let p = TestProject::on(backend);
-    p.sql_revision(
-        BASE,
-        None,
-        "CREATE TABLE t (x INTEGER);\nINSERT INTO t (x) VALUES (1);\n",
-        "DROP TABLE t;\n",
-    );
-    p.ok(&["upgrade", "head"]);
-    p
-}
+use crate::support::{BASE, Backend, HOSTILE, TestProject, on_every_backend};
 
 /// Every row of aludel's history and version table, as text.
 fn ledger(p: &TestProject) -> (Vec<Vec<String>>, Vec<String>) {
@@ -100,7 +84,7 @@ fn refused_until_resolved(p: &TestProject, upgrade: &str, touched: &str) {
 }
 
 fn a_revision_that_deletes_the_history_fails_and_changes_nothing(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     refused(
         &p,
         "DELETE FROM aludel_version_history;\n",
@@ -109,7 +93,7 @@ fn a_revision_that_deletes_the_history_fails_and_changes_nothing(backend: Backen
 }
 
 fn a_revision_that_rewrites_the_version_row_fails_and_changes_nothing(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     refused(
         &p,
         "UPDATE aludel_version SET version_num = 'zzzz00000000';\n",
@@ -118,12 +102,12 @@ fn a_revision_that_rewrites_the_version_row_fails_and_changes_nothing(backend: B
 }
 
 fn a_revision_that_deletes_the_version_row_fails_and_changes_nothing(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     refused(&p, "DELETE FROM aludel_version;\n", "aludel_version");
 }
 
 fn a_revision_that_inserts_a_fake_applied_row_fails_and_changes_nothing(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     refused(
         &p,
         "INSERT INTO aludel_version_history (id, revision, direction, outcome, aludel_version, \
@@ -134,7 +118,7 @@ fn a_revision_that_inserts_a_fake_applied_row_fails_and_changes_nothing(backend:
 }
 
 fn a_revision_that_deletes_an_artifact_fails_and_changes_nothing(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     refused(
         &p,
         "DELETE FROM aludel_version_artifacts;\n",
@@ -143,7 +127,7 @@ fn a_revision_that_deletes_an_artifact_fails_and_changes_nothing(backend: Backen
 }
 
 fn a_revision_that_records_a_fake_failure_fails_and_changes_nothing(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     refused(
         &p,
         "INSERT INTO aludel_version_failed (revision, direction, failed_at, error, statements) \
@@ -154,7 +138,7 @@ fn a_revision_that_records_a_fake_failure_fails_and_changes_nothing(backend: Bac
 
 /// Dynamic SQL: a name the lexer never sees.
 fn a_revision_that_deletes_the_history_through_dynamic_sql_fails(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     let sql = match backend {
         Backend::Postgres => {
             "DO $$ BEGIN EXECUTE 'DELETE FROM aludel_' || 'version_history'; END $$;\n"
@@ -181,7 +165,7 @@ fn a_revision_that_deletes_the_history_through_dynamic_sql_fails(backend: Backen
 fn a_revision_that_rewrites_an_older_history_row_in_place_fails_and_changes_nothing(
     backend: Backend,
 ) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     let update = "UPDATE aludel_' || 'version_history SET os_user = ''nobody'' WHERE id = 1";
     let sql = match backend {
         Backend::Postgres => format!("DO $$ BEGIN EXECUTE '{update}'; END $$;\n"),
@@ -201,7 +185,7 @@ fn a_revision_that_rewrites_an_older_history_row_in_place_fails_and_changes_noth
 /// that fires it names nothing of aludel's.
 #[test]
 fn a_trigger_left_by_an_earlier_revision_cannot_rewrite_the_history_later() {
-    let p = project(Backend::Postgres);
+    let p = TestProject::with_base(Backend::Postgres);
     p.sql_revision(
         "trap00000001",
         Some(BASE),
@@ -238,7 +222,7 @@ fn a_trigger_left_by_an_earlier_revision_cannot_rewrite_the_history_later() {
 /// The DDL committed, so the run is refused until resolved.
 #[test]
 fn a_mysql_view_onto_aludels_tables_made_by_dynamic_sql_is_found() {
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     refused_until_resolved(
         &p,
         "SET @s = CONCAT('CREATE VIEW hist AS SELECT * FROM aludel_', 'version_history');\n\
@@ -253,7 +237,7 @@ fn a_mysql_view_onto_aludels_tables_made_by_dynamic_sql_is_found() {
 /// `pg_catalog`'s, so this one decides nothing of theirs.
 #[test]
 fn a_postgres_revision_that_redefines_equality_cannot_change_what_aludel_finds() {
-    let p = project(Backend::Postgres);
+    let p = TestProject::with_base(Backend::Postgres);
     p.sql_revision(
         HOSTILE,
         Some(BASE),
@@ -283,7 +267,7 @@ fn a_postgres_revision_that_alters_a_column_of_aludels_tables_fails_and_changes_
         "REVOKE INSERT ON aludel_' || 'version_failed FROM CURRENT_USER",
         "ALTER TABLE aludel_' || 'version_history SET UNLOGGED",
     ] {
-        let p = project(Backend::Postgres);
+        let p = TestProject::with_base(Backend::Postgres);
         let stderr = refused(
             &p,
             &format!("DO $$ BEGIN EXECUTE '{alter}'; END $$;\n"),
@@ -301,7 +285,7 @@ fn a_mysql_revision_that_alters_aludels_tables_by_dynamic_sql_is_refused_until_r
         "ALTER TABLE aludel_', 'version_history MODIFY error VARCHAR(5)",
         "CREATE UNIQUE INDEX once ON aludel_', 'version_history (revision)",
     ] {
-        let p = project(Backend::Mysql);
+        let p = TestProject::with_base(Backend::Mysql);
         refused_until_resolved(
             &p,
             &format!(
@@ -317,7 +301,7 @@ fn a_mysql_revision_that_alters_aludels_tables_by_dynamic_sql_is_refused_until_r
 /// commit at once.
 #[test]
 fn a_mysql_revision_cannot_drop_the_database_that_holds_aludels_tables() {
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     let database = p.url().rsplit('/').next().expect("a database").to_string();
     let stderr = refused(&p, &format!("DROP DATABASE {database};\n"), "DROP DATABASE");
     assert!(stderr.contains("the database is as it was"), "{stderr}");
@@ -327,7 +311,7 @@ fn a_mysql_revision_cannot_drop_the_database_that_holds_aludels_tables() {
 /// its SQL at run time could rewrite aludel's tables between runs, unread.
 #[test]
 fn a_mysql_event_that_runs_sql_built_at_run_time_is_refused_until_resolved() {
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     refused_until_resolved(
         &p,
         "CREATE EVENT later ON SCHEDULE EVERY 1 DAY DISABLE DO BEGIN \
@@ -342,7 +326,7 @@ fn a_mysql_event_that_runs_sql_built_at_run_time_is_refused_until_resolved() {
 /// rewrote cannot be rolled back, so every later run refuses until resolved.
 #[test]
 fn a_postgres_revision_outside_a_transaction_that_rewrites_the_history_is_refused_until_resolved() {
-    let p = project(Backend::Postgres);
+    let p = TestProject::with_base(Backend::Postgres);
     let dir = p.sql_revision(
         HOSTILE,
         Some(BASE),
@@ -372,7 +356,7 @@ fn a_postgres_revision_outside_a_transaction_that_rewrites_the_history_is_refuse
 /// An artifact's content rewritten in place under its hash: the store's
 /// count is unchanged.
 fn a_revision_that_rewrites_an_artifact_in_place_fails_and_changes_nothing(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     let update = "UPDATE aludel_' || 'version_artifacts SET content = content || content";
     let sql = match backend {
         Backend::Postgres => format!("DO $$ BEGIN EXECUTE '{update}'; END $$;\n"),
@@ -393,7 +377,7 @@ fn a_revision_that_rewrites_an_artifact_in_place_fails_and_changes_nothing(backe
 /// run, naming the row and what to do, until an operator accepts the log
 /// as it reads; the acceptance is itself a row of the log.
 fn a_history_row_altered_outside_aludel_refuses_every_run_until_accepted(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     p.query("UPDATE aludel_version_history SET os_user = 'someone else' WHERE id = 1");
     p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
     let dump = p.dump();
@@ -435,7 +419,7 @@ fn a_history_row_altered_outside_aludel_refuses_every_run_until_accepted(backend
 /// A temporary table of the same name would take aludel's own statements
 /// where they name the table bare.
 fn a_revision_that_shadows_the_version_table_cannot_redirect_aludel(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     let sql = "CREATE TEMPORARY TABLE aludel_version (version_num VARCHAR(32));\n\
                INSERT INTO aludel_version (version_num) VALUES ('zzzz00000000');\n";
     match backend {
@@ -462,7 +446,7 @@ fn a_revision_that_shadows_the_version_table_cannot_redirect_aludel(backend: Bac
 }
 
 fn a_revision_that_replaces_the_version_table_by_a_view_fails(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     let sql = match backend {
         Backend::Mysql => {
             "RENAME TABLE aludel_version TO old_version;\n\
@@ -482,7 +466,7 @@ fn a_revision_that_replaces_the_version_table_by_a_view_fails(backend: Backend) 
 }
 
 fn a_revision_that_puts_a_trigger_on_the_history_fails(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     let sql = match backend {
         Backend::Postgres => {
             "CREATE FUNCTION keep_out() RETURNS trigger LANGUAGE plpgsql AS \
@@ -508,7 +492,7 @@ fn a_revision_that_puts_a_trigger_on_the_history_fails(backend: Backend) {
 }
 
 fn a_history_row_altered_outside_aludel_is_named_by_verify(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
     p.ok(&["upgrade", "head"]);
     let (out, clean) = verify(&p);
@@ -530,7 +514,7 @@ fn a_history_row_altered_outside_aludel_is_named_by_verify(backend: Backend) {
 }
 
 fn a_history_row_deleted_outside_aludel_is_named_by_verify(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
     p.ok(&["upgrade", "head"]);
     let id = &p.query(&format!(
@@ -549,7 +533,7 @@ fn a_history_row_deleted_outside_aludel_is_named_by_verify(backend: Backend) {
 }
 
 fn an_artifact_forged_outside_aludel_is_named_and_never_run(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     p.sql_revision(
         HOSTILE,
         Some(BASE),
@@ -600,7 +584,7 @@ fn an_artifact_forged_outside_aludel_is_named_and_never_run(backend: Backend) {
 }
 
 fn a_failure_with_an_error_over_64_kib_keeps_its_failed_state(backend: Backend) {
-    let p = project(backend);
+    let p = TestProject::with_base(backend);
     p.misbehave(HOSTILE, Some(BASE), "long-error", "ok");
     let stderr = p.fails(&["upgrade", "head"]);
     assert!(stderr.contains("misbehave: START"), "{stderr}");
@@ -675,7 +659,7 @@ fn a_revision_id_longer_than_the_version_table_holds_is_refused_at_load() {
 /// rows are reported as not covered, and rows after it are chained.
 #[test]
 fn a_history_table_older_than_the_chain_is_upgraded_and_its_rows_marked_unchained() {
-    let p = project(Backend::Sqlite);
+    let p = TestProject::with_base(Backend::Sqlite);
     // As an older aludel left it: no row_hash column.
     p.query("ALTER TABLE aludel_version_history DROP COLUMN row_hash");
     p.sql_revision(HOSTILE, Some(BASE), "INSERT INTO t (x) VALUES (2);\n", "");
@@ -696,7 +680,7 @@ fn a_history_table_older_than_the_chain_is_upgraded_and_its_rows_marked_unchaine
 /// time limit: the failure must be kept, and the next run refuse.
 #[test]
 fn a_mysql_revision_timed_out_after_ddl_keeps_its_failed_state() {
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     p.set_limits(2, 64);
     p.sql_revision(
         HOSTILE,

@@ -6,49 +6,16 @@
 //! Each case asserts the database, the version table and the audit log
 //! before and after, and the error text.
 
-use crate::support::{Backend, TestProject, fixtures};
+use crate::support::{BASE, Backend, HOSTILE, TestProject, fixtures};
 
-const BASE: &str = "base00000001";
-const HOSTILE: &str = "hostile00001";
 const TRANSACTION: &str = "a revision cannot end or restart the transaction aludel runs it in";
-
-/// A project on `backend` with one applied revision holding a table `t`
-/// with a row.
-fn project(backend: Backend) -> TestProject {
-    let p = TestProject::on(backend);
-    p.sql_revision(
-        BASE,
-        None,
-        "CREATE TABLE t (x INTEGER);\nINSERT INTO t (x) VALUES (1);\n",
-        "DROP TABLE t;\n",
-    );
-    p.ok(&["upgrade", "head"]);
-    p
-}
-
-fn applied(p: &TestProject) -> Vec<String> {
-    p.query("SELECT revision FROM aludel_version_history WHERE outcome = 'applied' ORDER BY id")
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
-}
-
-fn failed_rows(p: &TestProject) -> Vec<String> {
-    if !p.has_table("aludel_version_failed") {
-        return Vec::new();
-    }
-    p.query("SELECT revision FROM aludel_version_failed")
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
-}
 
 /// Runs `args`, checks it failed with every one of `expected` in its error
 /// and changed nothing: data, version table, audit log, failed state.
 fn refused_with(p: &TestProject, args: &[&str], expected: &[&str]) -> String {
     let dump = p.dump();
     assert_eq!(p.versions(), vec![BASE]);
-    let applied_before = applied(p);
+    let applied_before = p.applied();
     let stderr = p.fails(args);
     for text in expected {
         assert!(stderr.contains(text), "expected {text:?} in:\n{stderr}");
@@ -61,9 +28,9 @@ fn refused_with(p: &TestProject, args: &[&str], expected: &[&str]) -> String {
     );
     assert_eq!(p.dump(), dump, "the database changed:\n{stderr}");
     assert_eq!(p.versions(), vec![BASE], "the version table changed");
-    assert_eq!(applied(p), applied_before, "the audit log says applied");
+    assert_eq!(p.applied(), applied_before, "the audit log says applied");
     assert_eq!(
-        failed_rows(p),
+        p.failed_revisions(),
         Vec::<String>::new(),
         "a failed state was left"
     );
@@ -88,7 +55,7 @@ fn guest(p: &TestProject, call: &str, sql: &str, after: Option<&str>) {
 #[test]
 fn a_commit_mid_revision_then_a_failure_commits_nothing_on_postgresql_and_mariadb() {
     for backend in [Backend::Postgres, Backend::Mysql] {
-        let p = project(backend);
+        let p = TestProject::with_base(backend);
         sql(
             &p,
             "INSERT INTO t (x) VALUES (2);\nCOMMIT;\nINSERT INTO t (x) VALUES (3);\n\
@@ -105,7 +72,7 @@ fn a_commit_mid_revision_then_a_failure_commits_nothing_on_postgresql_and_mariad
 
 #[test]
 fn a_dry_run_that_commits_and_begins_again_keeps_nothing_on_postgresql() {
-    let p = project(Backend::Postgres);
+    let p = TestProject::with_base(Backend::Postgres);
     sql(
         &p,
         "INSERT INTO t (x) VALUES (2);\nCOMMIT;\nBEGIN;\nINSERT INTO t (x) VALUES (3);\n",
@@ -167,7 +134,7 @@ fn rollbacks_savepoints_and_their_kin_are_refused_on_postgresql_and_mariadb() {
         ),
     ];
     for (backend, upgrade, expected) in cases {
-        let p = project(*backend);
+        let p = TestProject::with_base(*backend);
         sql(&p, upgrade);
         refused_with(&p, &["upgrade", "head"], &[expected, TRANSACTION]);
     }
@@ -175,13 +142,13 @@ fn rollbacks_savepoints_and_their_kin_are_refused_on_postgresql_and_mariadb() {
 
 #[test]
 fn a_commit_inside_a_postgresql_do_block_or_procedure_cannot_end_the_transaction() {
-    let p = project(Backend::Postgres);
+    let p = TestProject::with_base(Backend::Postgres);
     sql(
         &p,
         "INSERT INTO t (x) VALUES (2);\nDO $$ BEGIN EXECUTE 'COMM' || 'IT'; END $$;\n",
     );
     refused_with(&p, &["upgrade", "head"], &["transaction commands"]);
-    let p = project(Backend::Postgres);
+    let p = TestProject::with_base(Backend::Postgres);
     sql(
         &p,
         "CREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$;\n\
@@ -198,7 +165,7 @@ fn a_commit_inside_a_postgresql_do_block_or_procedure_cannot_end_the_transaction
 fn a_commit_through_every_import_of_a_guest_is_refused_on_postgresql_and_mariadb() {
     for backend in [Backend::Postgres, Backend::Mysql] {
         for call in ["execute", "execute-many", "query", "cursor", "script"] {
-            let p = project(backend);
+            let p = TestProject::with_base(backend);
             guest(&p, call, "COMMIT", None);
             refused_with(
                 &p,
@@ -222,7 +189,7 @@ fn aludels_own_tables_are_refused_through_any_import_on_every_backend() {
             } else {
                 statement.to_string()
             };
-            let p = project(backend);
+            let p = TestProject::with_base(backend);
             guest(&p, call, &statement, None);
             refused_with(
                 &p,
@@ -235,7 +202,7 @@ fn aludels_own_tables_are_refused_through_any_import_on_every_backend() {
 
 #[test]
 fn a_mysql_commit_hidden_in_a_prepared_statement_leaves_a_failed_state_that_refuses_every_run() {
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     sql(
         &p,
         "INSERT INTO t (x) VALUES (2);\nPREPARE s FROM 'COMMIT';\nEXECUTE s;\n\
@@ -245,8 +212,8 @@ fn a_mysql_commit_hidden_in_a_prepared_statement_leaves_a_failed_state_that_refu
     assert!(stderr.contains("failed part-way"), "{stderr}");
     assert!(stderr.contains("aludel resolve"), "{stderr}");
     assert_eq!(p.versions(), vec![BASE], "the version table moved");
-    assert!(!applied(&p).contains(&HOSTILE.to_string()));
-    assert_eq!(failed_rows(&p), vec![HOSTILE]);
+    assert!(!p.applied().contains(&HOSTILE.to_string()));
+    assert_eq!(p.failed_revisions(), vec![HOSTILE]);
     // The hidden COMMIT committed the first insert and left the rest of
     // the script in autocommit: both stand, and the run said so.
     assert_eq!(
@@ -260,7 +227,7 @@ fn a_mysql_commit_hidden_in_a_prepared_statement_leaves_a_failed_state_that_refu
 
 #[test]
 fn a_mysql_revision_failing_after_ddl_leaves_a_failed_state_and_a_successful_one_none() {
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     let dir = p.sql_revision(
         HOSTILE,
         Some(BASE),
@@ -270,14 +237,14 @@ fn a_mysql_revision_failing_after_ddl_leaves_a_failed_state_and_a_successful_one
     );
     let stderr = p.fails(&["upgrade", "head"]);
     assert!(stderr.contains("failed part-way"), "{stderr}");
-    assert_eq!(failed_rows(&p), vec![HOSTILE]);
+    assert_eq!(p.failed_revisions(), vec![HOSTILE]);
     assert_eq!(p.versions(), vec![BASE]);
     assert!(p.has_table("u"));
     let again = p.fails(&["upgrade", "head"]);
     assert!(again.contains("aludel resolve"), "{again}");
 
     // The same revision without the failure, on a fresh database.
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     p.sql_revision(
         HOSTILE,
         Some(BASE),
@@ -286,13 +253,13 @@ fn a_mysql_revision_failing_after_ddl_leaves_a_failed_state_and_a_successful_one
     );
     p.ok(&["upgrade", "head"]);
     assert_eq!(p.versions(), vec![HOSTILE]);
-    assert_eq!(failed_rows(&p), Vec::<String>::new());
+    assert_eq!(p.failed_revisions(), Vec::<String>::new());
     let _ = dir;
 }
 
 #[test]
 fn a_failed_mysql_revision_of_dml_only_is_rolled_back_and_leaves_no_failed_state() {
-    let p = project(Backend::Mysql);
+    let p = TestProject::with_base(Backend::Mysql);
     sql(
         &p,
         "INSERT INTO t (x) VALUES (2);\nSELECT * FROM nosuchtable;\n",
@@ -303,7 +270,7 @@ fn a_failed_mysql_revision_of_dml_only_is_rolled_back_and_leaves_no_failed_state
 #[test]
 fn a_query_returning_more_than_its_cap_fails_naming_the_cap_on_every_backend() {
     for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-        let p = project(backend);
+        let p = TestProject::with_base(backend);
         // 16 MiB of guest memory: each call may return 8 MiB.
         p.set_limits(60, 16);
         let rows = match backend {

@@ -165,10 +165,49 @@ impl From<Output> for Run {
     }
 }
 
+/// The revision the hostile tests build on, and the one each adds after it.
+pub const BASE: &str = "base00000001";
+pub const HOSTILE: &str = "hostile00001";
+
 impl TestProject {
     /// A project on SQLite, the default.
     pub fn new() -> Self {
         Self::on(Backend::Sqlite)
+    }
+
+    /// A project on `backend` with revision [`BASE`] applied: a table `t`
+    /// holding the row `x = 1`, what the hostile tests attack from.
+    pub fn with_base(backend: Backend) -> Self {
+        let p = Self::on(backend);
+        p.sql_revision(
+            BASE,
+            None,
+            "CREATE TABLE t (x INTEGER);\nINSERT INTO t (x) VALUES (1);\n",
+            "DROP TABLE t;\n",
+        );
+        p.ok(&["upgrade", "head"]);
+        p
+    }
+
+    /// The revisions the audit log says were applied, oldest first.
+    pub fn applied(&self) -> Vec<String> {
+        self.query(
+            "SELECT revision FROM aludel_version_history WHERE outcome = 'applied' ORDER BY id",
+        )
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+    }
+
+    /// The revisions the failed-state table holds; none before it exists.
+    pub fn failed_revisions(&self) -> Vec<String> {
+        if !self.has_table("aludel_version_failed") {
+            return Vec::new();
+        }
+        self.query("SELECT revision FROM aludel_version_failed ORDER BY revision")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
     }
 
     /// A project on `backend`. A server that cannot be reached fails the
