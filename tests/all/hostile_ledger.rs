@@ -271,7 +271,7 @@ fn a_postgres_revision_that_alters_a_column_of_aludels_tables_fails_and_changes_
         let stderr = refused(
             &p,
             &format!("DO $$ BEGIN EXECUTE '{alter}'; END $$;\n"),
-            "the columns, constraints or indexes of aludel's tables",
+            "the columns, constraints, indexes or privileges of aludel's tables",
         );
         assert!(stderr.contains(HOSTILE), "{stderr}");
     }

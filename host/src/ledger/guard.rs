@@ -310,7 +310,7 @@ impl Tables {
             .collect();
         // Each table is whole on its own: what changed is a definition.
         let definitions = format!(
-            "'{} (the columns, constraints or indexes of aludel''s tables)'",
+            "'{} (the columns, constraints, indexes or privileges of aludel''s tables)'",
             self.names[1].replace('\'', "''")
         );
         let sql = format!(
