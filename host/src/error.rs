@@ -30,7 +30,7 @@ pub enum Error {
         source: DbError,
     },
     /// A step of a plan failed.
-    #[error("{source}{}", step_note(revision, applied, rolled_back, *partial))]
+    #[error("{source}{}", step_note(source, revision, applied, rolled_back, *partial))]
     Step {
         source: Box<Error>,
         revision: String,
@@ -200,11 +200,25 @@ impl Error {
     }
 }
 
-fn step_note(revision: &str, applied: &[String], rolled_back: &[String], partial: bool) -> String {
+fn step_note(
+    source: &Error,
+    revision: &str,
+    applied: &[String],
+    rolled_back: &[String],
+    partial: bool,
+) -> String {
+    let abandoned = matches!(source, Error::Run(RunError::Abandoned { .. }));
     let mut note = if partial {
         format!(
             "\n  revision {revision} failed part-way and what it applied could not be rolled back: \
              it is recorded as failed, and every run refuses until it is resolved (see `aludel resolve`)"
+        )
+    } else if abandoned {
+        // Not seen rolled back: the server does it once it notices.
+        format!(
+            "\n  the database rolls revision {revision}'s transaction back by itself when it \
+             notices the closed connection (PostgreSQL 14 and later within 2 s; MySQL once the \
+             statement ends); until then that statement may hold its locks"
         )
     } else {
         format!("\n  the database is as it was before revision {revision}")

@@ -696,3 +696,143 @@ fn a_runner_killed_after_mysql_ddl_leaves_the_revision_refused_until_resolved() 
         false,
     );
 }
+
+/// Runs `sql` as the PostgreSQL administrator, on `database` or the
+/// default one.
+fn postgres_admin(database: Option<&str>, sql: &str) {
+    let url = match database {
+        Some(db) => format!("postgres://postgres@127.0.0.1:5432/{db}"),
+        None => crate::support::POSTGRES_ADMIN_URL.to_string(),
+    };
+    let sql = sql.to_string();
+    block_on(async move {
+        let mut c = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("the PostgreSQL server is reachable (see README, Databases)");
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .expect("the administrator's statement runs");
+    });
+}
+
+/// A login role that owns the test's database and may hold only two
+/// sessions: aludel's run lock and its migration connection, none more.
+struct TwoSessionRole {
+    name: String,
+    database: String,
+}
+
+impl TwoSessionRole {
+    fn new(p: &TestProject) -> Self {
+        let database = p.url().rsplit('/').next().expect("a database").to_string();
+        let name = database.replacen("aludel_t_", "aludel_two_", 1);
+        postgres_admin(
+            None,
+            &format!(
+                "CREATE ROLE {name} LOGIN NOSUPERUSER CONNECTION LIMIT 2; \
+                 ALTER DATABASE {database} OWNER TO {name}"
+            ),
+        );
+        TwoSessionRole { name, database }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://{}@127.0.0.1:5432/{}", self.name, self.database)
+    }
+
+    /// The statements the role's sessions run now.
+    fn running(&self) -> Vec<String> {
+        let url = crate::support::POSTGRES_ADMIN_URL.to_string();
+        let name = self.name.clone();
+        block_on(async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("connects");
+            sqlx::query_scalar::<_, String>(
+                "SELECT query FROM pg_stat_activity WHERE usename = $1 AND state = 'active'",
+            )
+            .bind(name)
+            .fetch_all(&mut c)
+            .await
+            .expect("pg_stat_activity")
+        })
+    }
+}
+
+impl Drop for TwoSessionRole {
+    fn drop(&mut self) {
+        let (name, database) = (&self.name, &self.database);
+        postgres_admin(
+            None,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'"
+            ),
+        );
+        postgres_admin(
+            Some(database),
+            &format!("REASSIGN OWNED BY {name} TO postgres; DROP OWNED BY {name}"),
+        );
+        postgres_admin(
+            None,
+            &format!("ALTER DATABASE {database} OWNER TO postgres; DROP ROLE IF EXISTS {name}"),
+        );
+    }
+}
+
+/// PostgreSQL, when the cancel cannot reach the server (the role may open
+/// no session beyond aludel's two, so the side connection that would send
+/// `pg_cancel_backend` is refused): aludel does not wait in ROLLBACK behind
+/// the statement for its 1000 s. It closes the connection and says so,
+/// without claiming the database is as it was, and the server, seeing the
+/// client gone, ends the statement and rolls the revision back.
+#[test]
+fn a_statement_the_cancel_cannot_reach_is_left_to_the_server_and_aludel_exits() {
+    let p = TestProject::on(Backend::Postgres);
+    let role = TwoSessionRole::new(&p);
+    p.sql_revision(
+        BASE,
+        None,
+        "CREATE TABLE kept (id INTEGER PRIMARY KEY, v INTEGER);\n\
+         INSERT INTO kept (id, v) VALUES (1, 1);\n",
+        "DROP TABLE kept;\n",
+    );
+    let url = role.url();
+    let run = run_guarded(&p, &["--url", &url, "upgrade", "head"]);
+    assert!(run.success, "{}", run.stderr);
+    p.set_limits(2, 256);
+    p.sql_revision(
+        SLOW,
+        Some(BASE),
+        &format!(
+            "UPDATE kept SET v = 2 WHERE id = 1;\n{}\n",
+            endless(Backend::Postgres)
+        ),
+        "",
+    );
+    let dump = p.dump();
+    let run = run_guarded(&p, &["--url", &url, "upgrade", "head"]);
+    assert!(!run.success, "{}", run.stderr);
+    for text in [SLOW, "did not stop when cancelled", "closed its connection"] {
+        assert!(
+            run.stderr.contains(text),
+            "{text:?} not in:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        !run.stderr.contains("the database is as it was"),
+        "{}",
+        run.stderr
+    );
+    // The server ends the statement once it sees the client gone
+    // (client_connection_check_interval, set by aludel at connect).
+    let started = Instant::now();
+    while role.running().iter().any(|q| q.contains("pg_sleep")) {
+        assert!(
+            started.elapsed() < HANG_GUARD,
+            "the abandoned statement still runs in the server"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(p.versions(), vec![BASE]);
+    assert_eq!(p.dump(), dump, "the revision was not rolled back");
+}

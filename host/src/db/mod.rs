@@ -13,6 +13,7 @@
 //! queries) and `values` reads and writes the WIT text forms of dates,
 //! times and decimals.
 
+pub mod abandoned;
 pub mod confine;
 pub mod dialect;
 mod mysql;

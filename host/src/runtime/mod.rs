@@ -101,6 +101,17 @@ pub enum RunError {
          raise [runtime] timeout_seconds in aludel.toml if it legitimately needs longer"
     )]
     Timeout { revision: String, limit: Duration },
+    /// Past the time limit, the statement the revision waited on did not
+    /// stop within [`CANCEL_GRACE`] of being cancelled (or the cancel could
+    /// not reach the server): the connection was closed rather than waited
+    /// on, and the database ends the transaction by itself.
+    #[error(
+        "revision {revision} ran past its time limit of {limit:?}, and the statement it was \
+         waiting on did not stop when cancelled (or the cancel could not reach the server): \
+         aludel closed its connection instead of waiting for it\n  \
+         raise [runtime] timeout_seconds in aludel.toml if it legitimately needs longer"
+    )]
+    Abandoned { revision: String, limit: Duration },
     #[error(
         "revision {revision} exceeded its memory limit of {limit_mib} MiB and was stopped\n  \
          process rows in batches (a cursor), or raise [runtime] memory_limit_mib in aludel.toml"
@@ -449,14 +460,14 @@ impl Runtime {
         if let Some(c) = &canceller {
             c.disarm();
         }
+        let stuck = matches!(outcome, Err(Stopped::Stuck));
         // Past the limit the outcome is the limit's, whatever the guest saw:
         // the database's "cancelled" or "interrupted" error, the trap, or
         // even success (MySQL's SLEEP() returns 1 when killed, and the
         // statements after it in a script then run).
-        let outcome = if Instant::now() >= deadline {
-            Err(())
-        } else {
-            outcome
+        let outcome = match outcome {
+            Ok(_) if Instant::now() >= deadline => Err(Stopped::Dropped),
+            other => other,
         };
 
         let stderr_tail = stderr.finish();
@@ -464,7 +475,11 @@ impl Runtime {
         budget.report(&revision);
         let data = store.data();
         let result = match outcome {
-            Err(()) => Err(RunError::Timeout {
+            Err(Stopped::Stuck) => Err(RunError::Abandoned {
+                revision: revision.clone(),
+                limit: self.options.timeout,
+            }),
+            Err(Stopped::Dropped) => Err(RunError::Timeout {
                 revision: revision.clone(),
                 limit: self.options.timeout,
             }),
@@ -490,6 +505,13 @@ impl Runtime {
             broker.close_leftover_cursors().await;
         }
         let (conn, writes) = broker.finish();
+        // Its next statement, the ROLLBACK, would wait behind the one that
+        // did not stop: closed instead, the server ends the transaction.
+        let conn: Box<dyn Connection> = if stuck {
+            Box::new(crate::db::abandoned::Abandoned::replacing(conn))
+        } else {
+            conn
+        };
         (conn, writes, result)
     }
 
@@ -530,26 +552,26 @@ impl Runtime {
 /// come back and the guest, back in wasm, met its deadline: the connection is
 /// then in a clean state and serves the rollback and the failed-history row.
 ///
-/// Only if it does not come back within [`CANCEL_GRACE`] (no canceller, or
-/// one that could not reach the server) is the call dropped, as before, and
-/// the rollback waits for the statement.
-///
-/// `Err(())`: the call was dropped.
+/// Only if it does not come back within [`CANCEL_GRACE`] (a cancel that
+/// could not reach the server, a statement that ignores it) is the call
+/// dropped, and the connection with it ([`Stopped::Stuck`]): a ROLLBACK
+/// on it would wait for the statement's end.
 async fn stop_in_the_database<F: std::future::Future>(
     guest: F,
     deadline: Instant,
     canceller: Option<&dyn Canceller>,
     revision: &str,
-) -> Result<F::Output, ()> {
+) -> Result<F::Output, Stopped> {
     let mut guest = std::pin::pin!(guest);
     if let Ok(done) = tokio::time::timeout_at(deadline.into(), &mut guest).await {
         return Ok(done);
     }
     let Some(canceller) = canceller else {
+        // Offline: nothing runs in a database.
         tracing::debug!(
             "revision {revision} ran past its time limit; nothing can cancel its statement"
         );
-        return Err(());
+        return Err(Stopped::Dropped);
     };
     tracing::debug!(
         "revision {revision} ran past its time limit while waiting on the database: \
@@ -591,7 +613,17 @@ async fn stop_in_the_database<F: std::future::Future>(
     driven.map_err(|_| {
         tracing::warn!(
             "revision {revision}: its statement did not stop within {CANCEL_GRACE:?} \
-             of its time limit; the rollback waits for it to end"
+             of its time limit; closing the connection, so that the database ends it"
         );
+        Stopped::Stuck
     })
+}
+
+/// Why [`stop_in_the_database`] dropped a revision's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    /// Past its time limit, with nothing left running in a database.
+    Dropped,
+    /// Its statement still runs in the server: the connection is closed.
+    Stuck,
 }
