@@ -408,6 +408,18 @@ fn a_history_row_altered_outside_aludel_refuses_every_run_until_accepted(backend
     assert!(rows[0][2].contains("audit log row 1"), "{:?}", rows[0]);
     let (out, clean) = verify(&p);
     assert!(clean, "{out}");
+    // Accepting a whole chain writes nothing.
+    let rows_before = p.query("SELECT id FROM aludel_version_history").len();
+    let again = p.aludel(&["accept", "--audit-log"]);
+    assert!(
+        again.success && again.stderr.contains("nothing to accept"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        p.query("SELECT id FROM aludel_version_history").len(),
+        rows_before
+    );
     p.ok(&["upgrade", "head"]);
     assert_eq!(p.versions(), vec![HOSTILE]);
     // Accepted once, not for good: a later change refuses again.

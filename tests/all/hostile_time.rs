@@ -34,9 +34,8 @@ fn endless(backend: Backend) -> &'static str {
     }
 }
 
-/// A project with BASE applied: a table `kept` with the row (1, 1).
-fn project(backend: Backend) -> TestProject {
-    let p = TestProject::on(backend);
+/// Writes revision BASE: a table `kept` with the row (1, 1).
+fn base_revision(p: &TestProject) {
     p.sql_revision(
         BASE,
         None,
@@ -44,6 +43,12 @@ fn project(backend: Backend) -> TestProject {
          INSERT INTO kept (id, v) VALUES (1, 1);\n",
         "DROP TABLE kept;\n",
     );
+}
+
+/// A project with BASE applied.
+fn project(backend: Backend) -> TestProject {
+    let p = TestProject::on(backend);
+    base_revision(&p);
     p.ok(&["upgrade", "head"]);
     p
 }
@@ -788,13 +793,7 @@ impl Drop for TwoSessionRole {
 fn a_statement_the_cancel_cannot_reach_is_left_to_the_server_and_aludel_exits() {
     let p = TestProject::on(Backend::Postgres);
     let role = TwoSessionRole::new(&p);
-    p.sql_revision(
-        BASE,
-        None,
-        "CREATE TABLE kept (id INTEGER PRIMARY KEY, v INTEGER);\n\
-         INSERT INTO kept (id, v) VALUES (1, 1);\n",
-        "DROP TABLE kept;\n",
-    );
+    base_revision(&p);
     let url = role.url();
     let run = run_guarded(&p, &["--url", &url, "upgrade", "head"]);
     assert!(run.success, "{}", run.stderr);

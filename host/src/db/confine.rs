@@ -188,26 +188,18 @@ impl Confinement {
                 if self.dialect == Dialect::Mysql && mysql_may_commit(statement) {
                     judgement.may_commit_implicitly = true;
                 }
-                if self.dialect == Dialect::Mysql {
-                    if let Some(what) = mysql_unreadable(statement) {
-                        if self.untrusted {
-                            return Err(Refused {
-                                what,
-                                why: Why::Unreadable,
-                            });
-                        }
-                        judgement.unreadable = true;
+                // SQL run unread now, or an event's body run unread later.
+                if self.dialect == Dialect::Mysql
+                    && let Some(what) =
+                        mysql_unreadable(statement).or_else(|| mysql_event(statement))
+                {
+                    if self.untrusted {
+                        return Err(Refused {
+                            what,
+                            why: Why::Unreadable,
+                        });
                     }
-                    if let Some(what) = mysql_event(statement) {
-                        if self.untrusted {
-                            return Err(Refused {
-                                what,
-                                why: Why::Unreadable,
-                            });
-                        }
-                        // Its body runs later, unseen: checked after.
-                        judgement.unreadable = true;
-                    }
+                    judgement.unreadable = true;
                 }
             }
             self.refuse_own_tables(statement)?;
