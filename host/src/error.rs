@@ -23,6 +23,10 @@ pub enum Error {
     Load(#[from] LoadError),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error(transparent)]
+    Autogen(#[from] crate::autogen::AutogenError),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
     #[error("{action}: {source}")]
     Database {
         action: &'static str,
@@ -79,6 +83,8 @@ pub enum Error {
         hash: String,
         found: String,
     },
+    #[error("revision {revision} sets `foreign_keys = false`, which cannot be honoured: {why}")]
+    ForeignKeysOff { revision: String, why: String },
     #[error("dry run refused: {0}")]
     DryRunRefused(String),
     #[error("revision {revision} names plugin `{name}`: {detail}")]

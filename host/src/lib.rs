@@ -9,6 +9,7 @@
 //! aludel's own tables (version, history, artifacts, failed state) are the
 //! [`ledger`]'s alone.
 
+pub mod autogen;
 pub mod db;
 pub mod error;
 pub mod escape;
@@ -19,5 +20,6 @@ pub mod ops;
 pub mod plugins;
 pub mod project;
 pub mod runtime;
+pub mod schema;
 
 pub use error::Error;

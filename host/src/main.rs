@@ -28,7 +28,10 @@ fn main() -> ExitCode {
                     shown = text;
                 }
             }
-            ExitCode::from(1)
+            match err.downcast_ref::<cli::Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::from(1),
+            }
         }
     }
 }

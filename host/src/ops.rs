@@ -447,6 +447,7 @@ pub fn new_revision(project: &Project, request: &RevisionRequest) -> Result<Path
         id: request.id.clone(),
         branch_labels: request.branch_labels.clone(),
         depends_on,
+        operations: None,
     })?)
 }
 
@@ -481,5 +482,6 @@ pub fn merge(
         id,
         branch_labels,
         depends_on: Vec::new(),
+        operations: None,
     })?)
 }

@@ -3,6 +3,7 @@
 //! real SQLite file per test.
 
 mod audit;
+mod autogen;
 mod branches;
 mod c;
 mod cache;

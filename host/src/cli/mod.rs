@@ -4,8 +4,10 @@
 mod accept;
 mod branches;
 mod build;
+mod check;
 mod current;
 mod downgrade;
+mod drift;
 mod format;
 mod heads;
 mod history;
@@ -102,13 +104,17 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Accept the changed directory of an applied revision (recorded in the audit log).
     Accept(accept::AcceptArgs),
+    /// Compare the models with the database (exit 1 if they differ).
+    Check(check::CheckArgs),
+    /// Compare the database with what its applied revisions produce (exit 1 on drift).
+    Drift(drift::DriftArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
         Command::Init(args) => init::run(args),
-        Command::Revision(args) => revision::run(args, &global),
+        Command::Revision(args) => block_on(revision::run(args, &global)),
         Command::Build(args) => build::run(args, &global),
         Command::Upgrade(args) => block_on(upgrade::run(args, &global)),
         Command::Downgrade(args) => block_on(downgrade::run(args, &global)),
@@ -123,6 +129,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log(args) => block_on(log::run(args, &global)),
         Command::Verify(args) => block_on(verify::run(args, &global)),
         Command::Accept(args) => block_on(accept::run(args, &global)),
+        Command::Check(args) => block_on(check::run(args, &global)),
+        Command::Drift(args) => block_on(drift::run(args, &global)),
+    }
+}
+
+/// An error that ends the process with a code of its own (`check` and
+/// `drift`: 1 for differences, 2 when they could not compare).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    fn could_not_compare(e: anyhow::Error) -> anyhow::Error {
+        let mut message = e.to_string();
+        for cause in e.chain().skip(1) {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(&format!(": {text}"));
+            }
+        }
+        Exit {
+            code: 2,
+            message: format!("could not compare: {message}"),
+        }
+        .into()
     }
 }
 

@@ -91,6 +91,9 @@ pub struct Migrator<'a> {
     /// `--untrusted` or `[runtime] untrusted`: revisions' SQL that aludel
     /// cannot read before it runs is refused (MySQL).
     untrusted: bool,
+    /// The transaction being run holds a revision with `foreign_keys =
+    /// false`: it commits only if `PRAGMA foreign_key_check` finds nothing.
+    check_foreign_keys: bool,
 }
 
 /// Where a transaction begins: with its own BEGIN, inside the first batch
@@ -128,6 +131,7 @@ impl<'a> Migrator<'a> {
             unpacked: Vec::new(),
             plugins_prepared: HashMap::new(),
             untrusted: project.config.runtime.untrusted,
+            check_foreign_keys: false,
         })
     }
 
@@ -218,6 +222,12 @@ impl<'a> Migrator<'a> {
             Ok(value) => {
                 match end {
                     End::Commit => {
+                        if self.check_foreign_keys
+                            && let Err(e) = self.foreign_key_check().await
+                        {
+                            self.rollback().await;
+                            return Err(e.into());
+                        }
                         if let Err(e) = self.conn().commit().await {
                             // A failed COMMIT ends the transaction too.
                             self.ledger.rolled_back();
@@ -251,6 +261,51 @@ impl<'a> Migrator<'a> {
                 Err(e)
             }
         }
+    }
+
+    /// What a revision run with foreign keys off must pass before it
+    /// commits: no row referencing a row that is not there.
+    async fn foreign_key_check(&mut self) -> Result<(), Error> {
+        let rows = self
+            .conn()
+            .query(
+                "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 5",
+                Vec::new(),
+            )
+            .await
+            .map_err(|e| Error::database("checking foreign keys before committing", e))?;
+        if rows.rows.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<String> = rows
+            .rows
+            .iter()
+            .map(|r| {
+                let t = |v: &crate::db::Value| match v {
+                    crate::db::Value::Text(s) => s.clone(),
+                    crate::db::Value::Integer(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                };
+                format!(
+                    "{} row {} references a missing row of {}",
+                    t(&r[0]),
+                    t(&r[1]),
+                    t(&r[2])
+                )
+            })
+            .collect();
+        Err(Error::database(
+            "checking foreign keys before committing (the revision ran with foreign_keys = false)",
+            crate::db::DbError::new(format!(
+                "{}{}; the transaction was rolled back and nothing was applied",
+                shown.join("; "),
+                if rows.rows.len() == 5 {
+                    " and more"
+                } else {
+                    ""
+                }
+            )),
+        ))
     }
 
     async fn rollback(&mut self) {

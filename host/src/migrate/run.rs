@@ -112,8 +112,25 @@ impl Migrator<'_> {
             offline: self.offline.is_some(),
             transactional_ddl,
         };
+        let fk_off = self.foreign_keys_off(&plan, &modes)?;
         let mut applied: Vec<Applied> = Vec::with_capacity(plan.len());
-        for (g, group) in plan::groups(&modes, setting).into_iter().enumerate() {
+        for (g, mut group) in plan::groups(&modes, setting).into_iter().enumerate() {
+            let isolate = self.offline.is_none() && fk_off[group.steps.clone()].contains(&true);
+            if isolate {
+                // PRAGMA foreign_keys only takes effect outside a
+                // transaction: the group gets BEGIN and COMMIT of its own,
+                // with the check between the body and the commit.
+                group.fold = false;
+                group.begin = super::Begin::Now;
+                if group.end == super::End::InBody {
+                    group.end = super::End::Commit;
+                }
+                self.conn()
+                    .execute_script("PRAGMA foreign_keys = OFF")
+                    .await
+                    .map_err(|e| Error::database("turning foreign keys off", e))?;
+                self.check_foreign_keys = true;
+            }
             let (begin, end) = (group.begin, group.end);
             let result = self
                 .transaction(begin, end, async |m: &mut Self| {
@@ -121,6 +138,12 @@ impl Migrator<'_> {
                         .await
                 })
                 .await;
+            if isolate {
+                self.check_foreign_keys = false;
+                if let Err(e) = self.conn().execute_script("PRAGMA foreign_keys = ON").await {
+                    tracing::warn!("turning foreign keys back on failed: {e}");
+                }
+            }
             match result {
                 Ok((group_heads, done)) => {
                     heads = group_heads;
@@ -288,6 +311,36 @@ impl Migrator<'_> {
     /// The transaction mode of one revision: its own `transaction`, else the
     /// project's. MySQL cannot roll DDL back, so `run` there would promise
     /// what it cannot keep: it falls back to one transaction per revision.
+    /// Which steps run with foreign keys off; refused where that cannot
+    /// be honoured (not SQLite, or no transaction to check them in).
+    fn foreign_keys_off(
+        &mut self,
+        plan: &[Step],
+        modes: &[TransactionMode],
+    ) -> Result<Vec<bool>, Error> {
+        let mut out = Vec::with_capacity(plan.len());
+        for (step, mode) in plan.iter().zip(modes) {
+            let off = !self.revision(&step.revision)?.foreign_keys;
+            if off && self.dialect != crate::db::Dialect::Sqlite {
+                return Err(Error::ForeignKeysOff {
+                    revision: step.revision.clone(),
+                    why: format!("only SQLite has it, and this database is {}", self.dialect),
+                });
+            }
+            if off && *mode == TransactionMode::None {
+                return Err(Error::ForeignKeysOff {
+                    revision: step.revision.clone(),
+                    why:
+                        "it also sets transaction = \"none\", and the foreign-key check needs the \
+                          transaction to roll back"
+                            .into(),
+                });
+            }
+            out.push(off);
+        }
+        Ok(out)
+    }
+
     fn mode_of(&mut self, id: &str) -> Result<TransactionMode, Error> {
         let revision = self.revision(id)?;
         let mode = revision

@@ -26,6 +26,38 @@ pub struct Config {
     /// `[database] transaction`: how revisions are grouped into transactions.
     pub transaction: TransactionMode,
     pub runtime: RuntimeConfig,
+    /// `[models]`: where the desired schema comes from, for autogenerate,
+    /// `check` and `drift`. None when the section is absent.
+    pub models: Option<ModelsConfig>,
+}
+
+/// `[models]`: the desired schema (docs/autogenerate.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModelsConfig {
+    pub source: ModelSource,
+    /// Tables (names or `*`/`?` patterns) aludel does not manage.
+    pub exclude: Vec<String>,
+    /// A scratch database of the project's backend; None for the default
+    /// (SQLite: in memory; PostgreSQL and MySQL: a temporary database on
+    /// the project's server, dropped at the end).
+    pub dev_url: Option<String>,
+}
+
+/// Where the desired DDL comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// `sql = [...]`: globs relative to the project, applied in the order
+    /// listed, each glob's files sorted by name.
+    Sql(Vec<String>),
+    /// `command = "..."`: a program run in the project directory whose
+    /// standard output is the DDL. Not sandboxed: it is the developer's own.
+    Command(String),
+}
+
+impl Default for ModelSource {
+    fn default() -> Self {
+        ModelSource::Sql(Vec::new())
+    }
 }
 
 /// How a run groups revisions into transactions (`[database] transaction`
@@ -86,6 +118,7 @@ impl Default for Config {
             version_table: DEFAULT_VERSION_TABLE.to_string(),
             transaction: TransactionMode::default(),
             runtime: RuntimeConfig::default(),
+            models: None,
         }
     }
 }
@@ -196,6 +229,8 @@ impl Config {
             },
         };
 
+        let models = raw.models.map(|m| parse_models(&doc, m)).transpose()?;
+
         Ok(Config {
             database_url,
             version_table,
@@ -206,6 +241,7 @@ impl Config {
                 cache_dir,
                 untrusted,
             },
+            models,
         })
     }
 
@@ -269,7 +305,78 @@ const CONFIG_KEYS: &[&str] = &[
     "[runtime] timeout_seconds",
     "[runtime] cache_dir",
     "[runtime] untrusted",
+    "[models] sql",
+    "[models] command",
+    "[models] exclude",
+    "[models] dev_url",
 ];
+
+fn parse_models(doc: &TomlDoc, raw: RawModels) -> Result<ModelsConfig, ProjectError> {
+    let sql = raw
+        .sql
+        .as_ref()
+        .map(|v| doc.string_list(v, "models.sql", "`sql = [\"models/*.sql\"]`"))
+        .transpose()?;
+    let command = raw
+        .command
+        .as_ref()
+        .map(|v| doc.string(v, "models.command", "`command = \"python3 models.py\"`"))
+        .transpose()?;
+    let source = match (sql, command) {
+        (Some(_), Some(_)) => {
+            return Err(doc.invalid(
+                raw.command.as_ref(),
+                "models.command",
+                "`[models]` has both `sql` and `command`: keep the one the desired schema comes from",
+            ));
+        }
+        (Some(globs), None) if !globs.is_empty() => ModelSource::Sql(globs),
+        (None, Some(cmd)) if !cmd.trim().is_empty() => ModelSource::Command(cmd),
+        (Some(_), None) => {
+            return Err(doc.invalid(
+                raw.sql.as_ref(),
+                "models.sql",
+                "`models.sql` is empty: list the DDL files, as in `sql = [\"models/*.sql\"]`",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(doc.invalid(
+                raw.command.as_ref(),
+                "models.command",
+                "`models.command` is empty: give the program that prints the DDL, as in `command = \"python3 models.py\"`",
+            ));
+        }
+        (None, None) => {
+            return Err(doc.invalid(
+                None,
+                "models",
+                "`[models]` says nowhere where the desired schema comes from: add `sql = [\"models/*.sql\"]` or `command = \"python3 models.py\"`",
+            ));
+        }
+    };
+    let exclude = raw
+        .exclude
+        .as_ref()
+        .map(|v| doc.string_list(v, "models.exclude", "`exclude = [\"legacy_*\"]`"))
+        .transpose()?
+        .unwrap_or_default();
+    let dev_url = raw
+        .dev_url
+        .as_ref()
+        .map(|v| {
+            doc.string(
+                v,
+                "models.dev_url",
+                "`dev_url = \"postgres://localhost/scratch\"`",
+            )
+        })
+        .transpose()?;
+    Ok(ModelsConfig {
+        source,
+        exclude,
+        dev_url,
+    })
+}
 
 // Values are taken as raw TOML and checked by hand so that each error can
 // name its key and say what to write instead.
@@ -278,6 +385,16 @@ const CONFIG_KEYS: &[&str] = &[
 struct RawConfig {
     database: Option<RawDatabase>,
     runtime: Option<RawRuntime>,
+    models: Option<RawModels>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawModels {
+    sql: Option<Spanned<toml::Value>>,
+    command: Option<Spanned<toml::Value>>,
+    exclude: Option<Spanned<toml::Value>>,
+    dev_url: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -307,6 +424,25 @@ mod tests {
 
     fn message(source: &str) -> String {
         parse(source).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn models_name_one_source_of_the_desired_schema() {
+        let c = parse("[models]\nsql = [\"models/*.sql\"]\nexclude = [\"legacy_*\"]\n").unwrap();
+        let m = c.models.unwrap();
+        assert_eq!(m.source, ModelSource::Sql(vec!["models/*.sql".into()]));
+        assert_eq!(m.exclude, ["legacy_*"]);
+        assert_eq!(m.dev_url, None);
+        let c = parse("[models]\ncommand = \"python3 models.py\"\ndev_url = \"sqlite::memory:\"\n")
+            .unwrap();
+        assert_eq!(
+            c.models.unwrap().source,
+            ModelSource::Command("python3 models.py".into())
+        );
+        assert!(message("[models]\nsql = [\"a.sql\"]\ncommand = \"x\"\n").contains("both"));
+        assert!(message("[models]\nexclude = []\n").contains("nowhere"));
+        assert!(message("[models]\nsql = []\n").contains("empty"));
+        assert!(message("[models]\nsql = \"a.sql\"\n").contains("list of strings"));
     }
 
     #[test]

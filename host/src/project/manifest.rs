@@ -32,6 +32,11 @@ pub struct Revision {
     /// `transaction = "none" | "revision" | "run"`: overrides
     /// `[database] transaction` for this revision.
     pub transaction: Option<super::TransactionMode>,
+    /// `foreign_keys = false` (SQLite only): the revision's transaction runs
+    /// with foreign-key enforcement off, as sqlite.org's table rebuild
+    /// needs, and is checked with `PRAGMA foreign_key_check` before it
+    /// commits. True when absent.
+    pub foreign_keys: bool,
     /// The revision directory, absolute.
     pub dir: PathBuf,
     /// The directory's name under `versions/`.
@@ -381,6 +386,23 @@ pub fn parse_manifest(
         })
         .transpose()?;
 
+    let foreign_keys = match raw.foreign_keys {
+        None => true,
+        Some(v) => match v.get_ref() {
+            toml::Value::Boolean(b) => *b,
+            other => {
+                return Err(doc.invalid(
+                    Some(&v),
+                    "foreign_keys",
+                    format!(
+                        "`foreign_keys` must be true or false, not {}: write `foreign_keys = false`",
+                        kind(other)
+                    ),
+                ));
+            }
+        },
+    };
+
     Ok(Revision {
         id,
         parents,
@@ -391,6 +413,7 @@ pub fn parse_manifest(
         runner,
         args,
         transaction,
+        foreign_keys,
         dir,
         dir_name,
     })
@@ -548,6 +571,7 @@ const MANIFEST_KEYS: &[&str] = &[
     "component",
     "source",
     "transaction",
+    "foreign_keys",
     "[args]",
 ];
 
@@ -566,6 +590,7 @@ struct RawManifest {
     component: Option<Spanned<toml::Value>>,
     source: Option<Spanned<toml::Value>>,
     transaction: Option<Spanned<toml::Value>>,
+    foreign_keys: Option<Spanned<toml::Value>>,
     args: Option<Spanned<toml::Value>>,
 }
 

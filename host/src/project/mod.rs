@@ -20,9 +20,11 @@ use cap_std::fs::Dir;
 
 pub use cargo_build::Built;
 pub use checksum::{CHECKSUM_VERSION, Checksum, FileChange, Files};
-pub use config::{Config, RuntimeConfig, TransactionMode, resolve_sqlite_url};
+pub use config::{
+    Config, ModelSource, ModelsConfig, RuntimeConfig, TransactionMode, resolve_sqlite_url,
+};
 pub use manifest::{Revision, Runner, parse_manifest};
-pub use template::{NewRevision, new_revision_id, sdk_dependency, slugify};
+pub use template::{NewRevision, Operation, Operations, new_revision_id, sdk_dependency, slugify};
 
 /// The name of the configuration file at the root of a project.
 pub const CONFIG_FILE: &str = "aludel.toml";

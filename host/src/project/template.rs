@@ -64,6 +64,30 @@ pub struct NewRevision {
     pub branch_labels: Vec<String>,
     /// Revisions it depends on without descending from them (`--depends-on`), full ids.
     pub depends_on: Vec<String>,
+    /// What `revision --autogenerate` found: the templates receive it as
+    /// `upgrade_ops` and `downgrade_ops`, and every statement must appear
+    /// in what they render. None for a hand-written revision (the lists
+    /// are then empty).
+    pub operations: Option<Operations>,
+}
+
+/// The statements of a generated revision, as the templates see them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Operations {
+    pub upgrade: Vec<Operation>,
+    pub downgrade: Vec<Operation>,
+    /// Keys the revision.toml template may add (`foreign_keys = false` for
+    /// a SQLite rebuild), as `manifest_extra`.
+    pub manifest_extra: Vec<String>,
+}
+
+/// One statement: `sql` (without its `;`), `comment` (what it does) and
+/// `destructive` (why it may lose data, or empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Operation {
+    pub sql: String,
+    pub comment: String,
+    pub destructive: Option<String>,
 }
 
 /// A new random revision id: 12 lowercase hex characters, as Alembic's.
@@ -164,8 +188,15 @@ pub(crate) fn new_revision(project: &Project, req: &NewRevision) -> Result<PathB
         created => &created,
         kind => &req.kind,
         sdk_dependency => sdk_dependency(),
+        autogenerate => req.operations.is_some(),
+        upgrade_ops => req.operations.as_ref().map(|o| o.upgrade.clone()).unwrap_or_default(),
+        downgrade_ops => req.operations.as_ref().map(|o| o.downgrade.clone()).unwrap_or_default(),
+        manifest_extra => req.operations.as_ref().map(|o| o.manifest_extra.clone()).unwrap_or_default(),
     };
     let rendered = render(&req.kind, &files, &context)?;
+    if let Some(ops) = &req.operations {
+        check_operations_rendered(&req.kind, &rendered, ops)?;
+    }
 
     let dir_name = if slug.is_empty() {
         id.clone()
@@ -232,6 +263,45 @@ pub(crate) fn new_revision(project: &Project, req: &NewRevision) -> Result<PathB
         return Err(e);
     }
     Ok(abs_dir)
+}
+
+/// A generated revision whose template dropped a statement would run
+/// something other than what was proved: refused, naming the template.
+fn check_operations_rendered(
+    kind: &str,
+    rendered: &[(String, Vec<u8>)],
+    ops: &Operations,
+) -> Result<(), ProjectError> {
+    for (file, list) in [
+        ("upgrade.sql", &ops.upgrade),
+        ("downgrade.sql", &ops.downgrade),
+    ] {
+        let text = rendered
+            .iter()
+            .find(|(path, _)| path == file)
+            .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
+            .unwrap_or_default();
+        let mut at = 0;
+        for op in list.iter() {
+            match text[at..].find(op.sql.as_str()) {
+                Some(i) => at += i + op.sql.len(),
+                None => {
+                    return Err(ProjectError::Template {
+                        template: Path::new(TEMPLATES_DIR)
+                            .join(kind)
+                            .join(format!("{file}.j2")),
+                        message: format!(
+                            "it does not write every generated statement, in order (missing: {}): \
+                             render them with `{{% for op in {}_ops %}}{{{{ op.sql }}}};{{% endfor %}}`",
+                            op.sql.lines().next().unwrap_or(""),
+                            file.trim_end_matches(".sql")
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_files(
@@ -501,6 +571,7 @@ mod tests {
             id: id.map(str::to_string),
             branch_labels: Vec::new(),
             depends_on: Vec::new(),
+            operations: None,
         }
     }
 

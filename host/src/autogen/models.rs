@@ -1,0 +1,127 @@
+//! The models' DDL, from `[models] sql` files or `[models] command`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::project::ModelSource;
+
+use super::AutogenError;
+
+/// The DDL and how errors name where it came from.
+pub struct Ddl {
+    pub text: String,
+    pub source_name: String,
+}
+
+/// Reads the files the globs name (each glob's files sorted by name, the
+/// globs in order), or runs the command in the project directory.
+pub fn ddl(root: &Path, source: &ModelSource) -> Result<Ddl, AutogenError> {
+    match source {
+        ModelSource::Sql(globs) => {
+            let mut text = String::new();
+            let mut names = Vec::new();
+            for pattern in globs {
+                let files = expand(root, pattern)?;
+                if files.is_empty() {
+                    return Err(AutogenError::Models {
+                        source_name: format!("`[models] sql` {pattern:?}"),
+                        message: "no file matches it".into(),
+                    });
+                }
+                for file in files {
+                    let shown = file
+                        .strip_prefix(root)
+                        .unwrap_or(&file)
+                        .display()
+                        .to_string();
+                    let body =
+                        std::fs::read_to_string(&file).map_err(|e| AutogenError::Models {
+                            source_name: shown.clone(),
+                            message: format!("cannot read it: {e}"),
+                        })?;
+                    text.push_str(&body);
+                    text.push_str("\n;\n");
+                    names.push(shown);
+                }
+            }
+            Ok(Ddl {
+                text,
+                source_name: names.join(", "),
+            })
+        }
+        ModelSource::Command(command) => {
+            let output =
+                shell(command)
+                    .current_dir(root)
+                    .output()
+                    .map_err(|e| AutogenError::Models {
+                        source_name: format!("`{command}`"),
+                        message: format!("cannot run it: {e}"),
+                    })?;
+            let source_name = format!("`{command}`");
+            if !output.status.success() {
+                return Err(AutogenError::Models {
+                    source_name,
+                    message: format!(
+                        "it exited with {}: {}",
+                        output.status,
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    ),
+                });
+            }
+            let text = String::from_utf8(output.stdout).map_err(|_| AutogenError::Models {
+                source_name: source_name.clone(),
+                message: "its output is not UTF-8".into(),
+            })?;
+            Ok(Ddl { text, source_name })
+        }
+    }
+}
+
+fn shell(command: &str) -> Command {
+    if cfg!(windows) {
+        let mut c = Command::new("cmd");
+        c.args(["/C", command]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", command]);
+        c
+    }
+}
+
+/// The files one glob names: `*` and `?` in the file name only.
+fn expand(root: &Path, pattern: &str) -> Result<Vec<PathBuf>, AutogenError> {
+    let path = Path::new(pattern);
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(d), Some(n)) => (d, n.to_string_lossy().into_owned()),
+        _ => (Path::new(""), pattern.to_string()),
+    };
+    if dir.to_string_lossy().contains(['*', '?']) {
+        return Err(AutogenError::Models {
+            source_name: format!("`[models] sql` {pattern:?}"),
+            message: "only the file name may hold `*` or `?`: list each directory".into(),
+        });
+    }
+    let dir = root.join(dir);
+    if !name.contains(['*', '?']) {
+        let file = dir.join(&name);
+        return Ok(if file.is_file() {
+            vec![file]
+        } else {
+            Vec::new()
+        });
+    }
+    let entries = std::fs::read_dir(&dir).map_err(|e| AutogenError::Models {
+        source_name: format!("`[models] sql` {pattern:?}"),
+        message: format!("cannot list {}: {e}", dir.display()),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .filter(|e| crate::schema::glob(&name, &e.file_name().to_string_lossy(), false))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    Ok(files)
+}
