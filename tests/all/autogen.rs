@@ -301,3 +301,83 @@ fn a_template_that_leaves_out_a_generated_statement_is_refused_by_name() {
     assert!(err.contains("upgrade.sql.j2"), "{err}");
     assert_eq!(revision_dirs(&project), 1, "nothing written");
 }
+
+/// The virtualenv ./scripts/test makes (SQLAlchemy and Alembic pinned), or
+/// the one ALUDEL_TEST_VENV names.
+fn sqlalchemy_venv_bin() -> PathBuf {
+    let venv = std::env::var_os("ALUDEL_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/differential-venv")
+        });
+    let bin = venv.join("bin");
+    assert!(
+        bin.join("python3").exists(),
+        "{} has no python3: run ./scripts/test once, which makes the virtualenv with SQLAlchemy, \
+         or point ALUDEL_TEST_VENV at one",
+        venv.display()
+    );
+    bin
+}
+
+#[test]
+fn the_sqlalchemy_models_example_drives_autogenerate_and_check() {
+    let bin = sqlalchemy_venv_bin();
+    let project = TestProject::on(Backend::Sqlite);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sqlalchemy-models");
+    for file in ["aludel.toml", "models.py"] {
+        std::fs::copy(example.join(file), project.root().join(file)).expect("copy the example");
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let aludel = |args: &[&str]| {
+        let out = project
+            .command()
+            .env("PATH", &path)
+            .args(args)
+            .output()
+            .expect("aludel runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = aludel(&["check"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "an empty database differs from the models: {err}"
+    );
+    let (code, dir, err) = aludel(&["revision", "--autogenerate", "-m", "initial"]);
+    assert_eq!(code, Some(0), "{err}");
+    let upgrade = std::fs::read_to_string(Path::new(dir.trim()).join("upgrade.sql")).unwrap();
+    assert!(upgrade.contains("CREATE TABLE posts"), "{upgrade}");
+    assert!(upgrade.contains("ON DELETE CASCADE"), "{upgrade}");
+    let (code, _, err) = aludel(&["upgrade", "head"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = aludel(&["check"]);
+    assert_eq!(code, Some(0), "in sync after the upgrade: {err}");
+
+    // A model change, as a developer makes it.
+    let models = project.root().join("models.py");
+    let text = std::fs::read_to_string(&models).unwrap();
+    let text = text.replace(
+        "    body: Mapped[str | None] = mapped_column(Text)\n",
+        "    body: Mapped[str | None] = mapped_column(Text)\n    \
+         published: Mapped[bool] = mapped_column(server_default=\"0\")\n",
+    );
+    std::fs::write(&models, text).unwrap();
+    let (code, out, _) = aludel(&["check"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("add column posts.published"), "{out}");
+    let (code, _, err) = aludel(&["revision", "--autogenerate", "-m", "publish posts"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = aludel(&["upgrade", "head"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = aludel(&["check"]);
+    assert_eq!(code, Some(0), "{err}");
+}

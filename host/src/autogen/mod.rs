@@ -169,7 +169,7 @@ pub async fn desired_schema(
     dialect: Dialect,
 ) -> Result<Schema, Error> {
     let models = models_of(project)?;
-    let ddl = models::ddl(&project.root, &models.source)?;
+    let ddl = models::ddl(&project.root, &models.source, dialect)?;
     let scratch = dev::Scratch::create(project, live_url, dialect).await?;
     let result = async {
         let mut conn = scratch.connect().await?;

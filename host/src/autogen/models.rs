@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::db::Dialect;
 use crate::project::ModelSource;
 
 use super::AutogenError;
@@ -14,8 +15,9 @@ pub struct Ddl {
 }
 
 /// Reads the files the globs name (each glob's files sorted by name, the
-/// globs in order), or runs the command in the project directory.
-pub fn ddl(root: &Path, source: &ModelSource) -> Result<Ddl, AutogenError> {
+/// globs in order), or runs the command in the project directory with
+/// `ALUDEL_DIALECT` set to `sqlite`, `postgresql` or `mysql`.
+pub fn ddl(root: &Path, source: &ModelSource, dialect: Dialect) -> Result<Ddl, AutogenError> {
     match source {
         ModelSource::Sql(globs) => {
             let mut text = String::new();
@@ -51,8 +53,11 @@ pub fn ddl(root: &Path, source: &ModelSource) -> Result<Ddl, AutogenError> {
         }
         ModelSource::Command(command) => {
             let output =
+                // One models program can serve every backend (SQLAlchemy's
+                // mock engine takes the dialect): it is told which.
                 shell(command)
                     .current_dir(root)
+                    .env("ALUDEL_DIALECT", dialect.to_string())
                     .output()
                     .map_err(|e| AutogenError::Models {
                         source_name: format!("`{command}`"),
