@@ -200,8 +200,17 @@ pub async fn replayed_schema(
             url: Some(scratch.url().to_string()),
             ..Options::default()
         };
+        // The migrator reports each revision it applies; here that would
+        // read as if the project's database were being changed.
+        use tracing::instrument::WithSubscriber as _;
+        tracing::info!(
+            "replaying the revisions in a scratch database ({})",
+            crate::db::redact_url(scratch.url())
+        );
         for target in targets {
-            ops::upgrade(project, &options, target, false).await?;
+            ops::upgrade(project, &options, target, false)
+                .with_subscriber(tracing::subscriber::NoSubscriber::default())
+                .await?;
         }
         let mut conn = scratch.connect().await?;
         Ok::<_, Error>(schema::inspect(conn.as_mut(), &scope(project)).await?)
