@@ -381,3 +381,158 @@ fn the_sqlalchemy_models_example_drives_autogenerate_and_check() {
     let (code, _, err) = aludel(&["check"]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn a_revision_that_fails_its_proof_is_not_written_and_the_error_names_the_statement() {
+    let project = TestProject::on(Backend::Sqlite);
+    // A trigger reads the column the models drop: SQLite refuses the
+    // drop, and aludel does not compare triggers, so only the proof can
+    // find out.
+    project.sql_revision(
+        "start0000001",
+        None,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT);\n\
+         CREATE TABLE audit (what TEXT);\n\
+         CREATE TRIGGER users_audit AFTER UPDATE ON users BEGIN \
+         INSERT INTO audit VALUES (NEW.name); END;",
+        "",
+    );
+    project.ok(&["upgrade", "head"]);
+    use_models(
+        &project,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);\nCREATE TABLE audit (what TEXT);",
+    );
+    let err = project.fails(&[
+        "revision",
+        "--autogenerate",
+        "-m",
+        "drop name",
+        "--no-rename",
+        "users.name",
+    ]);
+    assert!(err.contains("was not written"), "{err}");
+    assert!(err.contains("DROP COLUMN"), "{err}");
+    assert_eq!(revision_dirs(&project), 1, "nothing written");
+}
+
+#[test]
+fn destructive_statements_are_marked_in_the_file_and_warned_about() {
+    let project = TestProject::on(Backend::Sqlite);
+    project.sql_revision(
+        "start0000001",
+        None,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT)",
+        "",
+    );
+    project.ok(&["upgrade", "head"]);
+    use_models(
+        &project,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)",
+    );
+    let run = project.aludel(&[
+        "revision",
+        "--autogenerate",
+        "-m",
+        "tighten",
+        "--no-rename",
+        "users.name",
+    ]);
+    assert!(run.success, "{}", run.stderr);
+    let dir = PathBuf::from(run.stdout.trim());
+    let upgrade = std::fs::read_to_string(dir.join("upgrade.sql")).unwrap();
+    let marked: Vec<&str> = upgrade
+        .lines()
+        .filter(|l| l.starts_with("-- DESTRUCTIVE: "))
+        .collect();
+    assert_eq!(marked.len(), 1, "{upgrade}");
+    assert!(marked[0].contains("drops column users.name"), "{upgrade}");
+    assert!(
+        marked[0].contains("makes users.email NOT NULL, which fails if a row holds NULL"),
+        "{upgrade}"
+    );
+    assert!(
+        run.stderr.contains("destructive upgrade: ")
+            && run
+                .stderr
+                .contains("drops column users.name and its values"),
+        "{}",
+        run.stderr
+    );
+    // The rebuild's revision runs with foreign keys off, and says so.
+    let manifest = std::fs::read_to_string(dir.join("revision.toml")).unwrap();
+    assert!(manifest.contains("foreign_keys = false"), "{manifest}");
+}
+
+/// The scratch databases a run of `args` made on the project's server that
+/// are still there after it (named `aludel_dev_<pid>_*`).
+fn scratch_left_behind(project: &TestProject, args: &[&str]) -> Vec<String> {
+    let child = project
+        .command()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("aludel runs");
+    let pid = child.id();
+    child.wait_with_output().expect("aludel ends");
+    let sql = match project.backend() {
+        Backend::Postgres => format!(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'aludel\\_dev\\_{pid}\\_%'"
+        ),
+        _ => format!(
+            "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata \
+             WHERE schema_name LIKE 'aludel\\_dev\\_{pid}\\_%'"
+        ),
+    };
+    project
+        .query(&sql)
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+fn no_scratch_database_is_left_behind(backend: Backend) {
+    let project = TestProject::on(backend);
+    project.sql_revision(
+        "start0000001",
+        None,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY)",
+        "DROP TABLE t",
+    );
+    project.ok(&["upgrade", "head"]);
+    use_models(
+        &project,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER)",
+    );
+    assert_eq!(
+        scratch_left_behind(&project, &["check"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        scratch_left_behind(&project, &["drift"]),
+        Vec::<String>::new()
+    );
+    // Models that do not apply fail, and still leave nothing.
+    use_models(
+        &project,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, x NOSUCHTYPE(",
+    );
+    assert_eq!(
+        scratch_left_behind(&project, &["revision", "--autogenerate", "-m", "x"]),
+        Vec::<String>::new()
+    );
+}
+
+mod servers {
+    use crate::support::Backend;
+
+    #[test]
+    fn no_scratch_database_is_left_behind_on_postgres() {
+        super::no_scratch_database_is_left_behind(Backend::Postgres);
+    }
+
+    #[test]
+    fn no_scratch_database_is_left_behind_on_mysql() {
+        super::no_scratch_database_is_left_behind(Backend::Mysql);
+    }
+}

@@ -2,14 +2,14 @@
 //! and generated revisions proved. Each [`Scratch`] is made for one use
 //! and removed by [`Scratch::dispose`], which every caller runs whatever
 //! the outcome; a process killed in between leaves at most one
-//! `aludel_dev_*` database (PostgreSQL, MySQL) or a file in the system's
+//! `aludel_dev_<pid>_*` database (PostgreSQL, MySQL) or a file in the system's
 //! temporary directory (SQLite), named so that it is recognised.
 //!
 //! - SQLite: a fresh database file in a temporary directory of its own
 //!   (a replay opens several connections to it, which `:memory:` would
 //!   not share). `[models] dev_url` is refused: there is nothing to
 //!   configure.
-//! - PostgreSQL and MySQL: a database `aludel_dev_<random>` created on
+//! - PostgreSQL and MySQL: a database `aludel_dev_<pid>_<random>` created on
 //!   the server of `[models] dev_url` (or, by default, of the project's
 //!   database) and dropped at the end. The connection needs the right to
 //!   create databases (PostgreSQL `CREATEDB`, MySQL `CREATE` and `DROP`);
@@ -83,7 +83,12 @@ impl Scratch {
                     ))
                     .into());
                 }
-                let name = format!("aludel_dev_{}", hex::encode(rand::random::<[u8; 6]>()));
+                // The process id says whose it is, should one be left behind.
+                let name = format!(
+                    "aludel_dev_{}_{}",
+                    std::process::id(),
+                    hex::encode(rand::random::<[u8; 4]>())
+                );
                 let mut admin = db::connect(&server).await?;
                 let create = match dialect {
                     Dialect::Postgresql => {
