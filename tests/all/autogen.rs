@@ -536,3 +536,85 @@ mod servers {
         super::no_scratch_database_is_left_behind(Backend::Mysql);
     }
 }
+
+#[test]
+fn on_a_terminal_autogenerate_asks_whether_a_look_alike_is_a_rename() {
+    let project = TestProject::on(Backend::Sqlite);
+    project.sql_revision(
+        "start0000001",
+        None,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
+        "",
+    );
+    project.ok(&["upgrade", "head"]);
+    use_models(
+        &project,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, full_name TEXT)",
+    );
+    // util-linux's `script` gives the command a pseudo-terminal and
+    // forwards our stdin to it: the answer arrives once the question has.
+    let mut child = project
+        .command()
+        .args([
+            "-qec",
+            &format!(
+                "{} revision --autogenerate -m ask",
+                env!("CARGO_BIN_EXE_aludel")
+            ),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn_script();
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::spawn(move || {
+        use std::io::Write;
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let _ = stdin.write_all(b"y\n");
+    });
+    let out = child.wait_with_output().expect("script ends");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("Is users.name renamed to full_name?"),
+        "{shown}"
+    );
+    let dir = std::fs::read_dir(project.root().join("versions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_ask"))
+        .expect("the revision was written");
+    let upgrade = std::fs::read_to_string(dir.join("upgrade.sql")).unwrap();
+    assert!(
+        upgrade.contains("ALTER TABLE \"users\" RENAME COLUMN \"name\" TO \"full_name\";"),
+        "{upgrade}"
+    );
+}
+
+/// `Command::spawn` of `script` in place of the binary, keeping the
+/// project's environment.
+trait SpawnScript {
+    fn spawn_script(&mut self) -> std::process::Child;
+}
+
+impl SpawnScript for std::process::Command {
+    fn spawn_script(&mut self) -> std::process::Child {
+        let mut script = std::process::Command::new("script");
+        script
+            .args(self.get_args())
+            .current_dir(self.get_current_dir().expect("the project's directory"));
+        for (k, v) in self.get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        script
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("util-linux `script` runs (apt install bsdutils)")
+    }
+}
