@@ -618,3 +618,17 @@ impl SpawnScript for std::process::Command {
             .expect("util-linux `script` runs (apt install bsdutils)")
     }
 }
+
+#[test]
+fn autogenerate_over_several_heads_says_to_merge_them_first() {
+    let project = TestProject::on(Backend::Sqlite);
+    project.sql_revision("a00000000001", None, "CREATE TABLE a (id INTEGER)", "");
+    project.sql_revision("b00000000001", None, "CREATE TABLE b (id INTEGER)", "");
+    project.ok(&["upgrade", "heads"]);
+    use_models(
+        &project,
+        "CREATE TABLE a (id INTEGER);\nCREATE TABLE b (id INTEGER);",
+    );
+    let err = project.fails(&["revision", "--autogenerate", "-m", "x"]);
+    assert!(err.contains("aludel merge heads"), "{err}");
+}
