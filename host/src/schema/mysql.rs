@@ -287,8 +287,13 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
         let extra = text(&r[5]);
         let extra_l = extra.to_ascii_lowercase();
         let generated = if extra_l.contains("generated") && !extra_l.contains("default_generated") {
+            let expression = unqualify(&text(&r[6]), &db).0;
             Some(Generated {
-                expression: unqualify(&text(&r[6]), &db).0,
+                expression: if server.mariadb {
+                    expression
+                } else {
+                    mysql_unescape(&expression)
+                },
                 stored: extra_l.contains("stored"),
             })
         } else {
@@ -636,6 +641,13 @@ pub(crate) fn normal_default(
         None => None,
         Some(d) if mariadb && d == "NULL" => None,
         Some(d) => Some(if mariadb || default_generated {
+            let unescaped;
+            let d = if mariadb {
+                d
+            } else {
+                unescaped = mysql_unescape(d);
+                unescaped.as_str()
+            };
             if let Some(now) = normal_now(d) {
                 now
             } else if is_literal(d) || (d.starts_with('(') && balanced_outer(d)) {
@@ -658,6 +670,12 @@ pub(crate) fn normal_default(
         (None, Some(u)) if nullable => Some(format!("NULL ON UPDATE {u}")),
         (None, Some(u)) => Some(format!("ON UPDATE {u}")),
     }
+}
+
+/// MySQL 8 shows the quotes of an expression default's strings (and of a
+/// generated column's expression) backslash-escaped: `concat(_utf8mb4\'a\')`.
+pub(crate) fn mysql_unescape(expr: &str) -> String {
+    expr.replace("\\'", "'")
 }
 
 fn is_numeric_type(t: &str) -> bool {
@@ -1015,11 +1033,68 @@ pub fn render(changes: &[Change], from: &Schema, to: &Schema) -> Result<Vec<Step
             steps.push(Step {
                 sql,
                 comment: change.describe(),
-                destructive: change.destructive(),
+                destructive: change.destructive().or_else(|| values_removed(change)),
             });
         }
     }
     Ok(steps)
+}
+
+/// An `enum(...)` or `set(...)` column that loses a value fails on a row
+/// holding it, which [`Change::destructive`] does not see: its type test
+/// takes two types of one name with arguments that are not numbers for a
+/// widening.
+fn values_removed(change: &Change) -> Option<String> {
+    let Change::AlterColumn { table, from, to } = change else {
+        return None;
+    };
+    let (fb, fv) = type_values(&from.data_type)?;
+    let (tb, tv) = type_values(&to.data_type)?;
+    let gone: Vec<&String> = fv.iter().filter(|v| !tv.contains(v)).collect();
+    (fb == tb && !gone.is_empty()).then(|| {
+        format!(
+            "removes {} from the values of {table}.{}, which fails if a row holds one",
+            gone.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", "),
+            to.name
+        )
+    })
+}
+
+/// `enum('a','it''s')` → (`enum`, [a, it's]); None for other types.
+fn type_values(t: &str) -> Option<(String, Vec<String>)> {
+    let open = t.find('(')?;
+    let base = t[..open].trim().to_ascii_lowercase();
+    if base != "enum" && base != "set" {
+        return None;
+    }
+    let mut values = Vec::new();
+    let b: Vec<char> = t[open + 1..].chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '\'' {
+            let mut v = String::new();
+            i += 1;
+            while i < b.len() {
+                if b[i] == '\'' && b.get(i + 1) == Some(&'\'') {
+                    v.push('\'');
+                    i += 2;
+                } else if b[i] == '\'' {
+                    break;
+                } else if b[i] == '\\' && i + 1 < b.len() {
+                    v.push(b[i + 1]);
+                    i += 2;
+                } else {
+                    v.push(b[i]);
+                    i += 1;
+                }
+            }
+            values.push(v);
+        } else if b[i] == ')' {
+            break;
+        }
+        i += 1;
+    }
+    Some((base, values))
 }
 
 /// Where the renderer moves statements.
@@ -1030,6 +1105,8 @@ struct Plan {
     moved: BTreeSet<usize>,
     /// Change index → the `DROP …` clauses to prefix to its `ALTER TABLE`.
     prefix: BTreeMap<usize, Vec<String>>,
+    /// Change index → clauses of moved changes to add to its `ALTER TABLE`.
+    suffix: BTreeMap<usize, Vec<String>>,
     /// Change index → whole statements to run after it.
     after: BTreeMap<usize, Vec<String>>,
     /// Tables created by the change set (their comment is in the CREATE).
@@ -1124,6 +1201,53 @@ impl Plan {
                     .entry(add)
                     .or_default()
                     .push("DROP PRIMARY KEY".into());
+            }
+        }
+
+        // An AUTO_INCREMENT column must be a key from the statement that
+        // makes it one to the one that makes it a plain column again: the
+        // primary key it comes with is added (or dropped) with it.
+        for (i, c) in changes.iter().enumerate() {
+            let Change::AlterColumn {
+                table,
+                from: old,
+                to: new,
+            } = c
+            else {
+                continue;
+            };
+            if old.identity.is_none() && new.identity.is_some() {
+                let add = changes.iter().position(|a| {
+                    matches!(a, Change::AddConstraint { table: t, constraint: k, .. }
+                        if t == table && k.kind == ConstraintKind::PrimaryKey
+                            && k.columns.contains(&new.name))
+                });
+                if let Some(add) = add
+                    && add > i
+                {
+                    plan.moved.insert(add);
+                    let mut clauses = plan.prefix.remove(&add).unwrap_or_default();
+                    if let Change::AddConstraint { constraint, .. } = &changes[add] {
+                        clauses.push(format!("ADD {}", constraint.definition));
+                    }
+                    plan.suffix.entry(i).or_default().extend(clauses);
+                }
+            }
+            if old.identity.is_some() && new.identity.is_none() {
+                let drop = changes.iter().position(|d| {
+                    matches!(d, Change::DropConstraint { table: t, constraint: k }
+                        if target_name(t) == *table && k.kind == ConstraintKind::PrimaryKey)
+                });
+                if let Some(drop) = drop
+                    && drop < i
+                    && !plan.moved.contains(&drop)
+                {
+                    plan.moved.insert(drop);
+                    plan.suffix
+                        .entry(i)
+                        .or_default()
+                        .push("DROP PRIMARY KEY".into());
+                }
             }
         }
 
@@ -1271,7 +1395,9 @@ fn render_one(
             vec![alter(table, &format!("ADD COLUMN {}", column_sql(column)))]
         }
         Change::AlterColumn { table, to, .. } => {
-            vec![alter(table, &format!("MODIFY COLUMN {}", column_sql(to)))]
+            let mut clauses = vec![format!("MODIFY COLUMN {}", column_sql(to))];
+            clauses.extend(plan.suffix.get(&i).into_iter().flatten().cloned());
+            vec![alter(table, &clauses.join(", "))]
         }
         Change::DropColumn { table, column } => {
             vec![alter(table, &format!("DROP COLUMN {}", q(&column.name)))]
@@ -1568,6 +1694,15 @@ mod tests {
             Some("(rand() * 2)")
         );
         assert_eq!(maria("'a' + 'b'", "int").as_deref(), Some("('a' + 'b')"));
+        assert_eq!(
+            mysql(
+                "concat(_utf8mb4\\'a\\',_utf8mb4\\'b\\')",
+                "varchar(2)",
+                true
+            )
+            .as_deref(),
+            Some("(concat(_utf8mb4'a',_utf8mb4'b'))")
+        );
         let on = |d: Option<&str>, nullable| {
             normal_default(
                 d,
@@ -1634,6 +1769,36 @@ mod tests {
             Some("current_timestamp(6)")
         );
         assert_eq!(normal_now("curdate()"), None);
+    }
+
+    #[test]
+    fn an_enum_or_set_that_loses_a_value_is_destructive() {
+        assert_eq!(
+            type_values("enum('a','it''s','b\\\\c')"),
+            Some((
+                "enum".to_string(),
+                vec!["a".into(), "it's".into(), "b\\c".into()]
+            ))
+        );
+        assert_eq!(type_values("varchar(10)"), None);
+        let col = |t: &str| Column {
+            name: "state".into(),
+            data_type: t.into(),
+            ..Column::default()
+        };
+        let alter = |a: &str, b: &str| Change::AlterColumn {
+            table: "t".into(),
+            from: col(a),
+            to: col(b),
+        };
+        assert_eq!(
+            values_removed(&alter("enum('a','b')", "enum('a','b','c')")),
+            None
+        );
+        assert_eq!(
+            values_removed(&alter("set('a','b')", "set('b')")).as_deref(),
+            Some("removes 'a' from the values of t.state, which fails if a row holds one")
+        );
     }
 
     #[test]
@@ -1735,6 +1900,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn three_hundred_tables_inspect_in_a_fixed_number_of_queries_well_under_a_second() {
+        let mut db = TestDb::new().await;
+        let mut ddl = String::from("CREATE TABLE t0 (id INT PRIMARY KEY);");
+        for i in 1..300 {
+            ddl.push_str(&format!(
+                "CREATE TABLE t{i} (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL DEFAULT 'x', \
+                 parent INT, n INT CHECK (n > 0), UNIQUE KEY t{i}_name (name), KEY t{i}_n (n), \
+                 CONSTRAINT t{i}_parent FOREIGN KEY (parent) REFERENCES t{} (id)) COMMENT 'c';",
+                i - 1
+            ));
+        }
+        db.run(&ddl).await;
+        let started = std::time::Instant::now();
+        let s = db.schema().await;
+        let took = started.elapsed();
+        assert_eq!(s.tables.len(), 300);
+        assert!(took < std::time::Duration::from_millis(1000), "{took:?}");
+        eprintln!("300 tables inspected in {took:?}");
+    }
+
+    #[tokio::test]
     async fn create_all_of_an_inspected_schema_recreates_it_exactly() {
         let mut a = TestDb::new().await;
         a.run(RICH).await;
@@ -1826,6 +2012,23 @@ mod tests {
                  ENGINE=InnoDB DEFAULT CHARSET=latin1 ROW_FORMAT=COMPACT;
              CREATE VIEW v AS SELECT id, a FROM t;
              CREATE VIEW w AS SELECT a FROM v",
+            &[],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_auto_increment_column_becomes_and_stops_being_the_primary_key_in_one_statement() {
+        let up = round_trip(
+            "CREATE TABLE logs (id INT NOT NULL, msg VARCHAR(50))",
+            "CREATE TABLE logs (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, msg VARCHAR(50))",
+            &[],
+        )
+        .await;
+        assert_eq!(up.len(), 1, "{up:#?}");
+        round_trip(
+            "CREATE TABLE logs (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, n INT NOT NULL)",
+            "CREATE TABLE logs (id INT NOT NULL AUTO_INCREMENT, n INT NOT NULL, PRIMARY KEY (id, n))",
             &[],
         )
         .await;
