@@ -267,7 +267,8 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
         checks.push((table, text(&r[1]), clause, column_level));
     }
 
-    // Columns.
+    // Columns; their definitions are written once the checks are placed.
+    let mut spelling: BTreeMap<(String, String), (Option<String>, bool)> = BTreeMap::new();
     for r in rows(
         conn,
         "information_schema.COLUMNS",
@@ -283,7 +284,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
             continue;
         };
         let name = text(&r[1]);
-        let mut data_type = text(&r[2]);
+        let data_type = text(&r[2]);
         let extra = text(&r[5]);
         let extra_l = extra.to_ascii_lowercase();
         let generated = if extra_l.contains("generated") && !extra_l.contains("default_generated") {
@@ -319,14 +320,8 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
         let collation = opt(&r[8]).filter(|c| Some(c) != defaults.get(&tname));
         let charset = opt(&r[7]);
         let comment = Some(text(&r[9])).filter(|c| !c.is_empty());
-        // A MariaDB column-level check is part of the column's type.
-        for (t, cname, clause, column_level) in &checks {
-            if t == &tname && *column_level && cname == &name {
-                data_type.push_str(&format!(" CHECK ({clause})"));
-            }
-        }
         let invisible = extra_l.contains("invisible");
-        let mut column = Column {
+        let column = Column {
             name,
             data_type,
             nullable,
@@ -337,15 +332,29 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
             comment,
             definition: None,
         };
-        column.definition = Some(column_definition(&column, charset.as_deref(), invisible));
+        spelling.insert((tname, column.name.clone()), (charset, invisible));
         table.columns.push(column);
     }
     for (table, name, clause, column_level) in checks {
         let Some(t) = schema.tables.get_mut(&table) else {
             continue;
         };
-        let on_column = column_level && t.columns.iter().any(|c| c.name == name);
-        if on_column {
+        // A MariaDB column-level check is part of its column's type. It is
+        // named after the column, but keeps that name when the column is
+        // renamed; it reads only its own column, so the column it names in
+        // its clause is the one.
+        let column = if column_level {
+            t.columns
+                .iter()
+                .position(|c| c.name == name)
+                .or_else(|| t.columns.iter().position(|c| clause.contains(&q(&c.name))))
+        } else {
+            None
+        };
+        if let Some(at) = column {
+            t.columns[at]
+                .data_type
+                .push_str(&format!(" CHECK ({clause})"));
             continue;
         }
         t.constraints.push(Constraint {
@@ -355,6 +364,14 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
             definition: check_definition(&clause),
             references: None,
         });
+    }
+    for t in schema.tables.values_mut() {
+        for c in t.columns.iter_mut() {
+            let (charset, invisible) = spelling
+                .remove(&(t.name.clone(), c.name.clone()))
+                .unwrap_or_default();
+            c.definition = Some(column_definition(c, charset.as_deref(), invisible));
+        }
     }
 
     // Indexes: the primary key, unique constraints, the rest.
@@ -522,7 +539,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
     let view_rows = rows(
         conn,
         "information_schema.VIEWS",
-        "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS \
+        "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION FROM information_schema.VIEWS \
          WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
     )
     .await?;
@@ -540,7 +557,12 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
                     .into(),
             });
         }
-        let (definition, qualified) = unqualify(&raw, &db);
+        let (mut definition, qualified) = unqualify(&raw, &db);
+        // WITH CHECK OPTION is kept apart from the query.
+        let check = text(&r[2]).to_ascii_uppercase();
+        if check == "CASCADED" || check == "LOCAL" {
+            definition.push_str(&format!(" WITH {check} CHECK OPTION"));
+        }
         let known =
             |n: &String| n != &name && (schema.tables.contains_key(n) || view_names.contains(n));
         let depends_on: Vec<String> = if has_usage {
@@ -1655,7 +1677,8 @@ mod tests {
         CREATE TABLE b (id INT PRIMARY KEY, a_id INT,
             CONSTRAINT b_a FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE SET NULL);
         ALTER TABLE a ADD CONSTRAINT a_b FOREIGN KEY (b_id) REFERENCES b (id);
-        CREATE VIEW active AS SELECT u.id, u.email FROM users u WHERE u.score > 0;
+        CREATE VIEW active AS SELECT u.id, u.email FROM users u WHERE u.score > 0
+            WITH CHECK OPTION;
         CREATE VIEW active_posts AS SELECT p.n FROM posts p JOIN active a ON a.id = p.user_id;
     ";
 
@@ -1895,6 +1918,11 @@ mod tests {
         );
         assert_eq!(fk.references.as_deref(), Some("users"));
         assert!(!s.views["active"].definition.contains(&db.name));
+        assert!(
+            s.views["active"]
+                .definition
+                .ends_with(" WITH CASCADED CHECK OPTION")
+        );
         assert_eq!(s.views["active_posts"].depends_on, ["active", "posts"]);
         assert!(s.enums.is_empty() && s.sequences.is_empty());
     }
@@ -1969,6 +1997,17 @@ mod tests {
                 "ALTER TABLE `users` RENAME COLUMN `name` TO `full_name`"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_renamed_column_keeps_its_column_level_check() {
+        // MariaDB reports the check by the column's old name after a rename.
+        round_trip(
+            "CREATE TABLE t (id INT PRIMARY KEY, a INT CHECK (a > 0), j JSON)",
+            "CREATE TABLE t (id INT PRIMARY KEY, b INT CHECK (b > 0), k JSON)",
+            &["t.a=b", "t.j=k"],
+        )
+        .await;
     }
 
     #[tokio::test]
