@@ -179,6 +179,11 @@ pub async fn desired_schema(
     let scratch = dev::Scratch::create(project, live_url, dialect).await?;
     let result = async {
         let mut conn = scratch.connect().await?;
+        // Empty models (every table dropped) are a schema too; MySQL
+        // refuses a script with no statement in it.
+        if !models::has_statement(&ddl.text) {
+            return Ok(schema::inspect(conn.as_mut(), &scope(project)).await?);
+        }
         conn.execute_script(&ddl.text)
             .await
             .map_err(|e| AutogenError::Models {

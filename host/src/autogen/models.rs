@@ -83,6 +83,21 @@ pub fn ddl(root: &Path, source: &ModelSource, dialect: Dialect) -> Result<Ddl, A
     }
 }
 
+/// Whether `sql` holds anything but blanks, `;` and comments.
+pub fn has_statement(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            return !rest.is_empty();
+        }
+    }
+}
+
 fn shell(command: &str) -> Command {
     if cfg!(windows) {
         let mut c = Command::new("cmd");
@@ -129,4 +144,17 @@ fn expand(root: &Path, pattern: &str) -> Result<Vec<PathBuf>, AutogenError> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_of_blanks_semicolons_and_comments_holds_no_statement() {
+        assert!(!has_statement(""));
+        assert!(!has_statement("\n;\n -- nothing\n/* at all */ ;"));
+        assert!(has_statement("-- a table\nCREATE TABLE t (id int)"));
+        assert!(has_statement("/* x */ DO 0"));
+    }
 }

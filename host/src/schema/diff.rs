@@ -334,6 +334,23 @@ pub fn column_differences(from: &Column, to: &Column) -> Vec<String> {
 /// (a longer `varchar`, a bigger integer, a wider `numeric`, any type to
 /// text). Anything else counts as narrowing, to be safe.
 pub fn widens(from: &str, to: &str) -> bool {
+    // MySQL's enum('a','b') and set(...): wider when every value stays.
+    let values = |t: &str| -> Option<(String, Vec<String>)> {
+        let t = t.trim();
+        let open = t.find('(')?;
+        let base = t[..open].trim().to_lowercase();
+        if base != "enum" && base != "set" {
+            return None;
+        }
+        let inner = t[open + 1..].trim_end().strip_suffix(')')?;
+        Some((
+            base,
+            inner.split(',').map(|v| v.trim().to_string()).collect(),
+        ))
+    };
+    if let (Some((fb, fv)), Some((tb, tv))) = (values(from), values(to)) {
+        return fb == tb && fv.iter().all(|v| tv.contains(v));
+    }
     let (fb, fa) = split_type(from);
     let (tb, ta) = split_type(to);
     let ints = [
@@ -1328,6 +1345,9 @@ mod tests {
         assert!(widens("numeric(10,2)", "numeric(12,2)"));
         assert!(!widens("numeric(10,2)", "numeric(10,3)"));
         assert!(!widens("text", "integer"));
+        assert!(widens("enum('a','b')", "enum('a','b','c')"));
+        assert!(!widens("enum('a','b','c')", "enum('a','b')"));
+        assert!(!widens("set('a','b')", "enum('a','b')"));
     }
 
     #[test]
