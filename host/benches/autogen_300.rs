@@ -71,7 +71,8 @@ fn main() {
             let t = started.elapsed();
             assert!(
                 out.status.success(),
-                "alembic check failed: {}",
+                "alembic check failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
             t
@@ -144,7 +145,7 @@ fn generate(dir: &Path, tables: usize, backend: &str, aludel_url: &str, alembic_
             String::new()
         };
         ddl.push_str(&format!(
-            "CREATE TABLE t{i:04} (id {id_type} PRIMARY KEY, name VARCHAR(100) NOT NULL, \
+            "CREATE TABLE t{i:04} (id {id_type} NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL, \
              amount NUMERIC(12,2) DEFAULT 0, created TIMESTAMP, note TEXT{fk});\n\
              CREATE INDEX t{i:04}_name ON t{i:04} (name);\n"
         ));
@@ -165,7 +166,7 @@ fn generate(dir: &Path, tables: usize, backend: &str, aludel_url: &str, alembic_
             "sa.Table('t{i:04}', metadata, sa.Column('id', sa.{}, primary_key=True, autoincrement=False), \
              sa.Column('name', sa.String(100), nullable=False), \
              sa.Column('amount', sa.Numeric(12, 2), server_default='0'), \
-             sa.Column('created', sa.DateTime), sa.Column('note', sa.Text){fk_col}, \
+             sa.Column('created', sa.TIMESTAMP), sa.Column('note', sa.Text){fk_col}, \
              sa.Index('t{i:04}_name', 'name'))\n",
             if backend == "sqlite" { "Integer" } else { "BigInteger" }
         ));

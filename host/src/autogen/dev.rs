@@ -147,7 +147,15 @@ impl Scratch {
     }
 
     pub async fn connect(&self) -> Result<Box<dyn Connection>, Error> {
-        Ok(db::connect(&self.url).await?)
+        let mut conn = db::connect(&self.url).await?;
+        if let Kind::File(_) = self.kind {
+            // A scratch file is thrown away: waiting for the disk on every
+            // statement would only make the comparison slow.
+            conn.execute_script("PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY")
+                .await
+                .map_err(|e| Error::database("setting up the scratch database", e))?;
+        }
+        Ok(conn)
     }
 
     /// Removes the scratch database; a failure is logged with what to drop
