@@ -166,6 +166,15 @@ mod sqlite {
     }
 }
 
+mod postgres {
+    use crate::support::Backend;
+
+    #[test]
+    fn every_schema_pair_round_trips() {
+        super::every_schema_pair_round_trips(Backend::Postgres);
+    }
+}
+
 #[test]
 fn a_model_change_without_a_revision_fails_check_and_a_hand_made_column_is_drift() {
     let project = TestProject::on(Backend::Sqlite);
