@@ -1068,7 +1068,10 @@ fn alter_enum(
     // A value removed, the order changed, or a new value used by a later
     // statement of the same transaction: the type is made again (values
     // of a type created in the transaction can be used in it) and every
-    // column moved to it through text.
+    // column moved to it through text. What reads those columns and names
+    // the type (views, and indexes and constraints with a value of it in
+    // their text, which PostgreSQL would re-parse against the old type)
+    // is dropped around the move and made again from its start text.
     let dropped_views: BTreeSet<&str> = before
         .iter()
         .filter_map(|c| match c {
@@ -1076,10 +1079,20 @@ fn alter_enum(
             _ => None,
         })
         .collect();
+    let dropped_keys: BTreeSet<(&str, String)> = before
+        .iter()
+        .filter_map(|c| match c {
+            Change::DropConstraint { table, constraint } => {
+                Some((table.as_str(), constraint.key()))
+            }
+            Change::DropIndex { table, index } => Some((table.as_str(), index.name.clone())),
+            _ => None,
+        })
+        .collect();
+    let base = type_name(&old.name);
     let mut users: Vec<(&Table, &Column, bool)> = Vec::new();
     for t in from.tables.values() {
         for c in &t.columns {
-            let base = type_name(&old.name);
             if c.data_type == base {
                 users.push((t, c, false));
             } else if c.data_type == format!("{base}[]") {
@@ -1087,32 +1100,98 @@ fn alter_enum(
             }
         }
     }
-    for v in from.views.values() {
-        if dropped_views.contains(v.name.as_str()) {
-            continue;
+    let user_tables: BTreeSet<&str> = users.iter().map(|(t, _, _)| t.name.as_str()).collect();
+    // Views reading those tables, and the views reading them, kept by the
+    // diff: dropped readers first, made again in the opposite order.
+    let mut views: Vec<&View> = Vec::new();
+    loop {
+        let more: Vec<&View> = from
+            .views
+            .values()
+            .filter(|v| !dropped_views.contains(v.name.as_str()))
+            .filter(|v| !views.iter().any(|w| w.name == v.name))
+            .filter(|v| {
+                v.depends_on
+                    .iter()
+                    .any(|d| user_tables.contains(d.as_str()) || views.iter().any(|w| &w.name == d))
+            })
+            .collect();
+        if more.is_empty() {
+            break;
         }
-        if let Some((t, c, _)) = users
-            .iter()
-            .find(|(t, _, _)| v.depends_on.contains(&t.name))
-        {
-            return Err(inexpressible(
-                change,
-                format!(
-                    "the type is made again to remove or reorder values, which re-types column \
-                     {}.{}, and PostgreSQL refuses that while view {} reads the table: drop the \
-                     view in a revision before this one, or write this part by hand",
-                    t.name, c.name, v.name
-                ),
-            ));
-        }
+        views.extend(more);
     }
-    let old_name = format!("{}_old", new.name);
-    out.push(format!("ALTER TYPE {ty} RENAME TO {}", q(&old_name)).into());
-    out.push(create_enum(new).into());
+    let views = readers_last(views);
     let mapping: BTreeMap<&str, &str> = renamed
         .iter()
         .map(|(o, n)| (o.as_str(), n.as_str()))
         .collect();
+    let gone: Vec<&String> = old
+        .values
+        .iter()
+        .chain(&current)
+        .filter(|v| !new.values.contains(v))
+        .collect();
+    // A text naming the type, its renamed values by their new names; None
+    // when it names a value that goes (its own change handles it).
+    let retext = |text: &str| -> Option<String> {
+        let mut d = text.to_string();
+        for (o, n) in &mapping {
+            d = d.replace(&format!("{}::", lit(o)), &format!("{}::", lit(n)));
+        }
+        (!gone.iter().any(|v| d.contains(&format!("{}::", lit(v))))).then_some(d)
+    };
+    let names_type = |text: &str| text.contains(&format!("::{base}"));
+    let mut remade: Vec<String> = Vec::new();
+    let mut undo: Vec<String> = Vec::new();
+    for t in from
+        .tables
+        .values()
+        .filter(|t| user_tables.contains(t.name.as_str()))
+    {
+        for k in t.primary_key.iter().chain(&t.constraints) {
+            if names_type(&k.definition)
+                && !dropped_keys.contains(&(t.name.as_str(), k.key()))
+                && let Some(name) = &k.name
+            {
+                undo.push(format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {}",
+                    q(&t.name),
+                    q(name)
+                ));
+                if let Some(def) = retext(&k.definition) {
+                    remade.push(format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} {def}",
+                        q(&t.name),
+                        q(name)
+                    ));
+                }
+            }
+        }
+        for i in &t.indexes {
+            if names_type(&i.definition)
+                && !dropped_keys.contains(&(t.name.as_str(), i.name.clone()))
+            {
+                undo.push(format!("DROP INDEX {}", q(&i.name)));
+                if let Some(definition) = retext(&i.definition) {
+                    remade.push(create_index(
+                        &t.name,
+                        &Index {
+                            definition,
+                            ..i.clone()
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    for v in views.iter().rev() {
+        out.push(format!("DROP VIEW {}", q(&v.name)).into());
+    }
+    out.extend(undo.into_iter().map(Sql::from));
+    let old_name = format!("{}_old", new.name);
+    out.push(format!("ALTER TYPE {ty} RENAME TO {}", q(&old_name)).into());
+    out.push(create_enum(new).into());
     for (t, c, array) in users {
         let alter = format!("ALTER TABLE {} ALTER COLUMN {}", q(&t.name), q(&c.name));
         if c.default.is_some() {
@@ -1130,26 +1209,49 @@ fn alter_enum(
             )
             .into(),
         );
-        // The default again, its renamed value by the new name; a default
-        // naming a removed value is left to the column's own change.
-        if let Some(d) = &c.default {
-            let mut d = d.clone();
-            for (o, n) in &mapping {
-                d = d.replace(&format!("{}::", lit(o)), &format!("{}::", lit(n)));
-            }
-            let gone = old
-                .values
-                .iter()
-                .chain(&current)
-                .filter(|v| !new.values.contains(v))
-                .any(|v| d.contains(&format!("{}::", lit(v))));
-            if !gone {
-                out.push(format!("{alter} SET DEFAULT {d}").into());
-            }
+        if let Some(d) = c.default.as_deref().and_then(retext) {
+            out.push(format!("{alter} SET DEFAULT {d}").into());
         }
     }
     out.push(format!("DROP TYPE {}", q(&old_name)).into());
+    out.extend(remade.into_iter().map(Sql::from));
+    for v in views {
+        let sql = v
+            .create_sql
+            .clone()
+            .unwrap_or_else(|| format!("CREATE VIEW {} AS {}", q(&v.name), v.definition));
+        match retext(&sql) {
+            Some(sql) => out.push(sql.into()),
+            None => {
+                return Err(inexpressible(
+                    change,
+                    format!(
+                        "view {} names a value the type loses: change the view in a revision \
+                         before this one",
+                        v.name
+                    ),
+                ));
+            }
+        }
+    }
     Ok(out)
+}
+
+/// Views ordered so that each comes after the views (of `views`) it reads.
+fn readers_last(mut views: Vec<&View>) -> Vec<&View> {
+    let mut out: Vec<&View> = Vec::new();
+    while !views.is_empty() {
+        let at = views
+            .iter()
+            .position(|v| {
+                !v.depends_on
+                    .iter()
+                    .any(|d| d != &v.name && views.iter().any(|w| &w.name == d))
+            })
+            .unwrap_or(0);
+        out.push(views.remove(at));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1554,6 +1656,21 @@ mod tests {
         round_trip(
             "CREATE TYPE mood AS ENUM ('happy', 'sad'); CREATE TABLE t (m mood DEFAULT 'happy', ms mood[])",
             "CREATE TYPE mood AS ENUM ('ecstatic', 'happy', 'ok', 'sad', 'furious'); CREATE TABLE t (m mood DEFAULT 'happy', ms mood[])",
+            &[],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_enum_losing_a_value_takes_the_views_indexes_and_checks_that_read_it_along() {
+        let shared = "CREATE TABLE t (id int PRIMARY KEY, m mood NOT NULL DEFAULT 'happy', \
+                      CONSTRAINT not_sad CHECK (m <> 'sad'::mood)); \
+                      CREATE INDEX t_happy ON t (id) WHERE m = 'happy'; \
+                      CREATE VIEW happy AS SELECT id FROM t WHERE m = 'happy'; \
+                      CREATE VIEW happiest AS SELECT id FROM happy WHERE id > 1;";
+        round_trip(
+            &format!("CREATE TYPE mood AS ENUM ('happy', 'meh', 'sad'); {shared} INSERT INTO t VALUES (1, 'meh'), (2, 'happy')"),
+            &format!("CREATE TYPE mood AS ENUM ('meh', 'sad', 'happy'); {shared}"),
             &[],
         )
         .await;
