@@ -243,16 +243,11 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
             }
         }
     }
-    let table_of = |schema: &mut Schema, oid: i64| -> Option<String> {
-        tables
-            .get(&oid)
-            .filter(|n| schema.tables.contains_key(*n))
-            .cloned()
-    };
+    let table_of = |oid: i64| -> Option<String> { tables.get(&oid).cloned() };
 
     let mut serial_of: BTreeSet<(String, String)> = BTreeSet::new();
     for row in rows(conn, COLUMNS, "columns (pg_attribute)").await? {
-        let Some(table) = table_of(&mut schema, integer(&row[0])) else {
+        let Some(table) = table_of(integer(&row[0])) else {
             continue;
         };
         let name = text(&row[1]);
@@ -309,7 +304,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
     }
 
     for row in rows(conn, CONSTRAINTS, "constraints (pg_constraint)").await? {
-        let Some(table) = table_of(&mut schema, integer(&row[0])) else {
+        let Some(table) = table_of(integer(&row[0])) else {
             continue;
         };
         let name = text(&row[1]);
@@ -347,7 +342,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
     }
 
     for row in rows(conn, INDEXES, "indexes (pg_index)").await? {
-        let Some(table) = table_of(&mut schema, integer(&row[0])) else {
+        let Some(table) = table_of(integer(&row[0])) else {
             continue;
         };
         let create_sql = text(&row[3]);
@@ -1016,7 +1011,6 @@ fn mentions_value(rest: &[Change], enum_name: &str, value: &str) -> bool {
     text.contains(needle.trim_matches('"'))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn alter_enum(
     change: &Change,
     old: &EnumType,
@@ -1468,6 +1462,54 @@ mod tests {
         }];
         assert!(mentions_value(&later, "mood", "meh"));
         assert!(!mentions_value(&later, "mood", "sad"));
+    }
+
+    #[test]
+    fn changing_how_a_table_is_partitioned_is_refused_with_what_to_do() {
+        let change = Change::TableOptions {
+            table: "m".into(),
+            from: "PARTITION BY RANGE (at)".into(),
+            to: "PARTITION BY LIST (at)".into(),
+        };
+        let err = render(&[change], &Schema::default(), &Schema::default()).unwrap_err();
+        assert!(err.to_string().contains("move the rows by hand"), "{err}");
+    }
+
+    #[test]
+    fn a_foreign_key_is_dropped_before_the_key_it_reads_in_the_same_run() {
+        let pk = Constraint {
+            name: Some("p_pkey".into()),
+            kind: ConstraintKind::PrimaryKey,
+            columns: vec!["id".into()],
+            definition: "PRIMARY KEY (id)".into(),
+            references: None,
+        };
+        let fk = Constraint {
+            name: Some("c_p".into()),
+            kind: ConstraintKind::ForeignKey,
+            columns: vec!["p_id".into()],
+            definition: "FOREIGN KEY (p_id) REFERENCES p(id)".into(),
+            references: Some("p".into()),
+        };
+        let changes = [
+            Change::DropConstraint {
+                table: "p".into(),
+                constraint: pk,
+            },
+            Change::DropConstraint {
+                table: "c".into(),
+                constraint: fk,
+            },
+        ];
+        let steps = render(&changes, &Schema::default(), &Schema::default()).unwrap();
+        let sql: Vec<&str> = steps.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                "ALTER TABLE \"c\" DROP CONSTRAINT \"c_p\"",
+                "ALTER TABLE \"p\" DROP CONSTRAINT \"p_pkey\""
+            ]
+        );
     }
 
     #[tokio::test]
