@@ -510,7 +510,8 @@ impl From<String> for Sql {
 
 /// The statements of `changes` in PostgreSQL.
 pub fn render(changes: &[Change], from: &Schema, to: &Schema) -> Result<Vec<Step>, SchemaError> {
-    let changes = foreign_key_drops_first(changes);
+    let changes = readers_of_dropped_keys(changes, from, to);
+    let changes = foreign_key_drops_first(&new_tables_wait_for_new_keys(&changes));
     let mut steps = Vec::new();
     for (i, change) in changes.iter().enumerate() {
         for s in render_one(change, &changes[..i], &changes[i + 1..], from, to)? {
@@ -526,6 +527,211 @@ pub fn render(changes: &[Change], from: &Schema, to: &Schema) -> Result<Vec<Step
         }
     }
     Ok(steps)
+}
+
+/// A foreign key depends on the primary key, unique constraint or unique
+/// index that covers the columns it references, and PostgreSQL will not
+/// drop that key under it. The diff leaves an unchanged foreign key alone
+/// when the key it reads is replaced (a primary key made wider, say), so
+/// here each such foreign key is dropped just before the key and added
+/// again, as the target has it, after the new keys (before the diff's own
+/// foreign keys); one of a table that goes is only dropped.
+fn readers_of_dropped_keys(changes: &[Change], from: &Schema, to: &Schema) -> Vec<Change> {
+    let mut gone: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut renamed: BTreeMap<&str, &str> = BTreeMap::new();
+    for c in changes {
+        match c {
+            Change::DropConstraint { table, constraint }
+                if constraint.kind == ConstraintKind::ForeignKey =>
+            {
+                gone.insert((table.clone(), constraint.key()));
+            }
+            Change::RenameTable { from, to } => {
+                renamed.insert(from, to);
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(changes.len());
+    let mut again = Vec::new();
+    for c in changes {
+        let dropped_key = match c {
+            Change::DropConstraint { table, constraint }
+                if matches!(
+                    constraint.kind,
+                    ConstraintKind::PrimaryKey | ConstraintKind::Unique
+                ) =>
+            {
+                Some((table, &constraint.columns))
+            }
+            Change::DropIndex { table, index } if index.unique => Some((table, &index.columns)),
+            _ => None,
+        };
+        if let Some((table, columns)) = dropped_key {
+            let columns: BTreeSet<&String> = columns.iter().collect();
+            for t in from.tables.values() {
+                for fk in &t.constraints {
+                    let reads = fk.kind == ConstraintKind::ForeignKey
+                        && fk.references.as_ref() == Some(table)
+                        && referenced_columns(&fk.definition)
+                            .iter()
+                            .collect::<BTreeSet<_>>()
+                            == columns;
+                    if !reads || !gone.insert((t.name.clone(), fk.key())) {
+                        continue;
+                    }
+                    out.push(Change::DropConstraint {
+                        table: t.name.clone(),
+                        constraint: fk.clone(),
+                    });
+                    let target = renamed.get(t.name.as_str()).copied().unwrap_or(&t.name);
+                    if let Some(k) = to
+                        .tables
+                        .get(target)
+                        .and_then(|tt| tt.constraints.iter().find(|k| k.key() == fk.key()))
+                    {
+                        again.push(Change::AddConstraint {
+                            table: target.to_string(),
+                            constraint: k.clone(),
+                            deferred: false,
+                        });
+                    }
+                }
+            }
+        }
+        out.push(c.clone());
+    }
+    if again.is_empty() {
+        return out;
+    }
+    let at = after_key_adds(&out);
+    out.splice(at..at, again);
+    out
+}
+
+/// Where the diff's adds of keys and indexes end: before the first change
+/// of what follows them in its order (foreign keys, late drops, views,
+/// comments).
+fn after_key_adds(changes: &[Change]) -> usize {
+    changes
+        .iter()
+        .position(|c| {
+            matches!(
+                c,
+                Change::AddConstraint { constraint, .. } if constraint.kind == ConstraintKind::ForeignKey
+            ) || matches!(
+                c,
+                Change::DropEnum { .. }
+                    | Change::DropSequence { .. }
+                    | Change::CreateView { .. }
+                    | Change::TableComment { .. }
+            )
+        })
+        .unwrap_or(changes.len())
+}
+
+/// A new table's foreign key to a kept table whose primary key or unique
+/// key is added by the same changes cannot be declared in its `CREATE
+/// TABLE`, which the diff orders before those adds: it is left out and
+/// added with the foreign keys, as a cycle's is.
+fn new_tables_wait_for_new_keys(changes: &[Change]) -> Vec<Change> {
+    let keyed: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::AddConstraint {
+                table, constraint, ..
+            } if matches!(
+                constraint.kind,
+                ConstraintKind::PrimaryKey | ConstraintKind::Unique
+            ) =>
+            {
+                Some(table.as_str())
+            }
+            Change::AddIndex { table, index } if index.unique => Some(table.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(changes.len());
+    let mut later = Vec::new();
+    for c in changes {
+        match c {
+            Change::CreateTable { table, deferred } => {
+                let mut deferred = deferred.clone();
+                for k in &table.constraints {
+                    let waits = k.kind == ConstraintKind::ForeignKey
+                        && k.references
+                            .as_deref()
+                            .is_some_and(|r| r != table.name && keyed.contains(r))
+                        && !deferred.contains(&k.key());
+                    if waits {
+                        deferred.push(k.key());
+                        later.push(Change::AddConstraint {
+                            table: table.name.clone(),
+                            constraint: k.clone(),
+                            deferred: true,
+                        });
+                    }
+                }
+                out.push(Change::CreateTable {
+                    table: table.clone(),
+                    deferred,
+                });
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    if !later.is_empty() {
+        let at = after_key_adds(&out);
+        out.splice(at..at, later);
+    }
+    out
+}
+
+/// The columns a foreign key's definition references: `(a, "B")` of
+/// `FOREIGN KEY (x, y) REFERENCES t(a, "B") ON DELETE CASCADE`.
+fn referenced_columns(definition: &str) -> Vec<String> {
+    let Some(at) = definition.find(" REFERENCES ") else {
+        return Vec::new();
+    };
+    let rest = &definition[at + " REFERENCES ".len()..];
+    // The table's name may be quoted and hold a parenthesis.
+    let mut quoted = false;
+    let mut open = None;
+    for (i, ch) in rest.char_indices() {
+        match ch {
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                open = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(open) = open else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = rest[open + 1..].chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' | ')' if !quoted => {
+                names.push(current.trim().to_string());
+                current.clear();
+                if ch == ')' {
+                    break;
+                }
+            }
+            _ => current.push(ch),
+        }
+    }
+    names
 }
 
 /// The diff drops constraints table by table; a primary key or unique
@@ -1465,6 +1671,19 @@ mod tests {
     }
 
     #[test]
+    fn the_columns_a_foreign_key_references_are_read_from_its_definition() {
+        assert_eq!(
+            referenced_columns("FOREIGN KEY (a, b) REFERENCES t(id, code) ON DELETE CASCADE"),
+            ["id", "code"]
+        );
+        assert_eq!(
+            referenced_columns(r#"FOREIGN KEY ("X") REFERENCES "odd (t)"("Id ""1""")"#),
+            ["Id \"1\""]
+        );
+        assert!(referenced_columns("CHECK ((a > 0))").is_empty());
+    }
+
+    #[test]
     fn changing_how_a_table_is_partitioned_is_refused_with_what_to_do() {
         let change = Change::TableOptions {
             table: "m".into(),
@@ -1656,6 +1875,21 @@ mod tests {
         round_trip(
             "CREATE TABLE p (id int PRIMARY KEY, code text); CREATE TABLE c (id int, p_id int REFERENCES p (id), CONSTRAINT pos CHECK (id > 0)); CREATE INDEX c_p ON c (p_id)",
             "CREATE TABLE p (id int, code text, CONSTRAINT p_pkey PRIMARY KEY (id, code), CONSTRAINT code_u UNIQUE (code)); CREATE TABLE c (id int, p_id int, p_code text REFERENCES p (code) ON UPDATE CASCADE, CONSTRAINT pos CHECK (id > 1)); CREATE UNIQUE INDEX c_p ON c (p_id DESC) WHERE id > 0",
+            &[],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_key_that_foreign_keys_read_is_replaced_under_them() {
+        round_trip(
+            "CREATE TABLE p (id int PRIMARY KEY, code text NOT NULL); \
+             CREATE TABLE c (id int, p_id int REFERENCES p (id)); \
+             CREATE TABLE gone (p_id int CONSTRAINT gone_p REFERENCES p (id)); \
+             INSERT INTO p VALUES (1, 'a'); INSERT INTO c VALUES (1, 1)",
+            "CREATE TABLE p (id int CONSTRAINT p_id_key UNIQUE, code text NOT NULL, \
+             CONSTRAINT p_pkey PRIMARY KEY (id, code)); \
+             CREATE TABLE c (id int, p_id int REFERENCES p (id))",
             &[],
         )
         .await;
