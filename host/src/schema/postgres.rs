@@ -813,7 +813,11 @@ fn render_one(
         Change::AlterSequence { to: s, .. } => {
             one(format!("ALTER SEQUENCE {} {}", q(&s.name), s.definition))
         }
-        Change::DropSequence { sequence } => one(format!("DROP SEQUENCE {}", q(&sequence.name))),
+        // A sequence `OWNED BY` a column of a table dropped before it went
+        // with the table.
+        Change::DropSequence { sequence } => {
+            one(format!("DROP SEQUENCE IF EXISTS {}", q(&sequence.name)))
+        }
         Change::RenameTable { from, to } => {
             one(format!("ALTER TABLE {} RENAME TO {}", q(from), q(to)))
         }
@@ -1193,16 +1197,10 @@ fn alter_column(
     Ok(out)
 }
 
-/// A type name as `format_type` spells it: quoted only where it must be.
-fn type_name(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-    if plain { name.to_string() } else { q(name) }
+/// The ways `format_type` may spell a type of the current schema: plain,
+/// or quoted where the name needs it (a keyword, upper case, a space).
+fn type_names(name: &str) -> Vec<String> {
+    vec![name.to_string(), q(name)]
 }
 
 /// Whether the later changes say `'value'::type`: a value added by `ALTER
@@ -1211,10 +1209,11 @@ fn mentions_value(rest: &[Change], enum_name: &str, value: &str) -> bool {
     #[derive(Serialize)]
     struct All<'a>(&'a [Change]);
     let text = serde_json::to_string(&All(rest)).unwrap_or_default();
-    // The needle as JSON spells it (a quoted type name's quotes escaped).
-    let needle = format!("{}::{}", lit(value), type_name(enum_name));
-    let needle = serde_json::to_string(&needle).unwrap_or_default();
-    text.contains(needle.trim_matches('"'))
+    type_names(enum_name).iter().any(|ty| {
+        // The needle as JSON spells it (a quoted type name's quotes escaped).
+        let needle = serde_json::to_string(&format!("{}::{ty}", lit(value))).unwrap_or_default();
+        text.contains(&needle[1..needle.len() - 1])
+    })
 }
 
 fn alter_enum(
@@ -1289,13 +1288,13 @@ fn alter_enum(
             _ => None,
         })
         .collect();
-    let base = type_name(&old.name);
+    let spellings = type_names(&old.name);
     let mut users: Vec<(&Table, &Column, bool)> = Vec::new();
     for t in from.tables.values() {
         for c in &t.columns {
-            if c.data_type == base {
+            if spellings.contains(&c.data_type) {
                 users.push((t, c, false));
-            } else if c.data_type == format!("{base}[]") {
+            } else if spellings.iter().any(|b| c.data_type == format!("{b}[]")) {
                 users.push((t, c, true));
             }
         }
@@ -1341,7 +1340,7 @@ fn alter_enum(
         }
         (!gone.iter().any(|v| d.contains(&format!("{}::", lit(v))))).then_some(d)
     };
-    let names_type = |text: &str| text.contains(&format!("::{base}"));
+    let names_type = |text: &str| spellings.iter().any(|b| text.contains(&format!("::{b}")));
     let mut remade: Vec<String> = Vec::new();
     let mut undo: Vec<String> = Vec::new();
     for t in from
@@ -1645,10 +1644,8 @@ mod tests {
     }
 
     #[test]
-    fn type_names_are_quoted_as_format_type_quotes_them() {
-        assert_eq!(type_name("mood"), "mood");
-        assert_eq!(type_name("Mood"), "\"Mood\"");
-        assert_eq!(type_name("my mood"), "\"my mood\"");
+    fn a_type_is_looked_for_plain_and_quoted_and_serial_types_follow_integers() {
+        assert_eq!(type_names("user"), ["user", "\"user\""]);
         assert_eq!(serial_type("bigint"), Some("bigserial"));
         assert_eq!(serial_type("numeric"), None);
     }
@@ -1947,6 +1944,18 @@ mod tests {
         round_trip(
             &format!("CREATE TYPE mood AS ENUM ('happy', 'meh', 'sad'); {shared} INSERT INTO t VALUES (1, 'meh'), (2, 'happy')"),
             &format!("CREATE TYPE mood AS ENUM ('meh', 'sad', 'happy'); {shared}"),
+            &[],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_enum_whose_name_must_be_quoted_is_made_again_with_its_columns() {
+        round_trip(
+            r#"CREATE TYPE "user" AS ENUM ('a', 'b', 'c'); CREATE TYPE "Kind" AS ENUM ('x', 'y');
+               CREATE TABLE t (u "user" DEFAULT 'b', k "Kind"[]); INSERT INTO t VALUES ('a', '{x}')"#,
+            r#"CREATE TYPE "user" AS ENUM ('a', 'b'); CREATE TYPE "Kind" AS ENUM ('y', 'x');
+               CREATE TABLE t (u "user" DEFAULT 'b', k "Kind"[])"#,
             &[],
         )
         .await;
