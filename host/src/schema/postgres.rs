@@ -30,7 +30,20 @@
 //! a partitioned table's `PARTITION BY ...`. Not compared, as documented
 //! in [`super`]: triggers, functions, grants, column order, the options of
 //! a view (`security_barrier`, `check_option`: copied with the view, not
-//! compared), the parameters of identity sequences.
+//! compared), the parameters of identity sequences, `OWNED BY` of a
+//! free-standing sequence. A check constraint's `columns` are those of its
+//! `conkey`, so that a column made again takes its checks back.
+//!
+//! Rendering spells each change as the DDL PostgreSQL 15 accepts inside
+//! the revision's one transaction, and reorders only where the server
+//! needs it and the diff cannot know: a foreign key is dropped before the
+//! key it reads and added back after the new key; a new table's foreign
+//! key to a key added by the same revision waits for it; a generated
+//! column whose expression changes is dropped and added again (no `SET
+//! EXPRESSION` before 17); an enum that loses or reorders values, or whose
+//! new value a later statement uses (`ADD VALUE` cannot be used in the
+//! transaction that adds it), is made again with its columns moved to it
+//! through text.
 
 use std::collections::{BTreeMap, BTreeSet};
 
