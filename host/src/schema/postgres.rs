@@ -60,6 +60,9 @@ const D: Dialect = Dialect::Postgresql;
 // --- Inspection ------------------------------------------------------------
 
 /// The relations of the current schema: tables, views and what is refused.
+/// An extension's own objects (pg_buffercache's view, PostGIS's tables)
+/// are the extension's, not the schema's: left out here, as in the enum
+/// and sequence queries.
 const RELATIONS: &str = "\
 SELECT c.oid::int8, c.relname::text, c.relkind::text, c.relpersistence::text,
        c.relispartition,
@@ -78,6 +81,8 @@ SELECT c.oid::int8, c.relname::text, c.relkind::text, c.relpersistence::text,
            AND ref.relnamespace = c.relnamespace)::text END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = 'pg_class'::regclass
+                  AND x.objid = c.oid AND x.deptype = 'e')
 ORDER BY c.relname";
 
 /// Every column of every table of the current schema, in table order.
@@ -155,6 +160,8 @@ FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_enum e ON e.enumtypid = t.oid
 WHERE n.nspname = current_schema() AND t.typtype = 'e'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = 'pg_type'::regclass
+                  AND x.objid = t.oid AND x.deptype = 'e')
 GROUP BY t.typname
 ORDER BY t.typname";
 
@@ -176,6 +183,8 @@ LEFT JOIN LATERAL (
     AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
   LIMIT 1) own ON true
 WHERE n.nspname = current_schema()
+  AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = 'pg_class'::regclass
+                  AND x.objid = c.oid AND x.deptype = 'e')
 ORDER BY c.relname";
 
 /// Reads the schema `current_schema()` of the connection's database.
@@ -1817,6 +1826,16 @@ mod tests {
             .unwrap();
         assert_eq!(s.tables.keys().collect::<Vec<_>>(), ["kept"]);
         assert!(s.sequences.is_empty(), "{:?}", s.sequences);
+    }
+
+    #[tokio::test]
+    async fn an_extensions_own_objects_are_left_out() {
+        let (_d, s) = TestDb::with(
+            "CREATE EXTENSION pg_buffercache; CREATE TABLE t (id int); CREATE VIEW v AS SELECT id FROM t",
+        )
+        .await;
+        assert_eq!(s.views.keys().collect::<Vec<_>>(), ["v"]);
+        assert_eq!(s.tables.keys().collect::<Vec<_>>(), ["t"]);
     }
 
     #[tokio::test]
