@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Backend, TestProject};
+use crate::support::{Backend, TestProject, on_every_backend};
 
 fn corpus_dir(backend: Backend) -> PathBuf {
     let name = match backend {
@@ -157,27 +157,13 @@ fn every_schema_pair_round_trips(backend: Backend) {
     );
 }
 
-mod sqlite {
-    use crate::support::Backend;
+on_every_backend!(
+    every_schema_pair_round_trips,
+    a_model_change_without_a_revision_fails_check_and_a_hand_made_column_is_drift,
+);
 
-    #[test]
-    fn every_schema_pair_round_trips() {
-        super::every_schema_pair_round_trips(Backend::Sqlite);
-    }
-}
-
-mod mysql {
-    use crate::support::Backend;
-
-    #[test]
-    fn every_schema_pair_round_trips() {
-        super::every_schema_pair_round_trips(Backend::Mysql);
-    }
-}
-
-#[test]
-fn a_model_change_without_a_revision_fails_check_and_a_hand_made_column_is_drift() {
-    let project = TestProject::on(Backend::Sqlite);
+fn a_model_change_without_a_revision_fails_check_and_a_hand_made_column_is_drift(backend: Backend) {
+    let project = TestProject::on(backend);
     project.sql_revision(
         "start0000001",
         None,
@@ -198,9 +184,10 @@ fn a_model_change_without_a_revision_fails_check_and_a_hand_made_column_is_drift
     );
     let run = project.command().arg("check").output().expect("runs");
     assert_eq!(run.status.code(), Some(1));
+    // Each server spells the type its own way (TEXT, text).
     assert_eq!(
-        String::from_utf8_lossy(&run.stdout).trim(),
-        "add column users.name TEXT"
+        String::from_utf8_lossy(&run.stdout).trim().to_lowercase(),
+        "add column users.name text"
     );
     let json = project
         .command()
@@ -217,10 +204,9 @@ fn a_model_change_without_a_revision_fails_check_and_a_hand_made_column_is_drift
     project.query("ALTER TABLE users ADD COLUMN hotfix INTEGER");
     let drift = project.command().arg("drift").output().expect("runs");
     assert_eq!(drift.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&drift.stdout).trim(),
-        "add column users.hotfix INTEGER"
-    );
+    let found = String::from_utf8_lossy(&drift.stdout).trim().to_lowercase();
+    assert!(found.starts_with("add column users.hotfix int"), "{found}");
+    assert_eq!(found.lines().count(), 1, "{found}");
 }
 
 #[test]

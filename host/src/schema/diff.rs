@@ -1004,9 +1004,9 @@ pub fn diff(from: &Schema, to: &Schema, renames: &Renames) -> Vec<Change> {
     table_drops.extend(drops);
 
     // Views: dropped when they go, change, or read a changing table.
-    let reads_changed = |v: &View| {
-        v.depends_on.is_empty() || v.depends_on.iter().any(|d| changed_tables.contains(d))
-    };
+    // Each inspector lists every table and view a view reads; a view that
+    // reads none (`SELECT 1`) depends on no change.
+    let reads_changed = |v: &View| v.depends_on.iter().any(|d| changed_tables.contains(d));
     let mut view_drops: Vec<&View> = Vec::new();
     let mut changed_views: BTreeSet<&str> = BTreeSet::new();
     for v in from.views.values() {
