@@ -102,7 +102,13 @@ SELECT a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
            AND dep.deptype = 'a' AND s.relkind = 'S'
            AND pg_get_expr(ad.adbin, ad.adrelid)
                = 'nextval(' || quote_literal(s.oid::regclass::text) || '::regclass)'),
-       bt.typtype::text, btn.nspname::text
+       bt.typtype::text, btn.nspname::text,
+       (SELECT format('START WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s CACHE %s %s',
+                      sq.seqstart, sq.seqincrement, sq.seqmin, sq.seqmax, sq.seqcache,
+                      CASE WHEN sq.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END)
+        FROM pg_depend di JOIN pg_sequence sq ON sq.seqrelid = di.objid
+        WHERE di.classid = 'pg_class'::regclass AND di.refobjid = a.attrelid
+          AND di.refobjsubid = a.attnum AND di.deptype = 'i')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -298,9 +304,17 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
             serial_of.insert((table.clone(), name.clone()));
             Some("serial".to_string())
         } else {
+            // The identity's sequence options are compared too (a
+            // `START WITH 100` is a difference): spelt in full, as the
+            // server holds them, so that equal ones read alike.
+            let options = opt(&row[12]).unwrap_or_default();
+            let with = |kind: &str| match options.is_empty() {
+                true => kind.to_string(),
+                false => format!("{kind} ({options})"),
+            };
             match text(&row[5]).as_str() {
-                "a" => Some("always".to_string()),
-                "d" => Some("by default".to_string()),
+                "a" => Some(with("always")),
+                "d" => Some(with("by default")),
                 _ => None,
             }
         };
@@ -950,10 +964,45 @@ enum Identity {
 fn identity(c: &Column) -> Identity {
     match c.identity.as_deref() {
         Some("serial") => Identity::Serial,
-        Some("always") => Identity::Generated("ALWAYS"),
-        Some("by default") => Identity::Generated("BY DEFAULT"),
+        Some(i) if i.starts_with("always") => Identity::Generated("ALWAYS"),
+        Some(i) if i.starts_with("by default") => Identity::Generated("BY DEFAULT"),
         _ => Identity::None,
     }
+}
+
+/// `START WITH 5 INCREMENT BY 2 ... NO CYCLE` as `ALTER COLUMN` sets them:
+/// `SET START WITH 5 SET INCREMENT BY 2 ... SET NO CYCLE`.
+fn set_options(options: &str) -> String {
+    const STARTS: [&str; 7] = [
+        "START",
+        "INCREMENT",
+        "MINVALUE",
+        "MAXVALUE",
+        "CACHE",
+        "CYCLE",
+        "NO",
+    ];
+    let mut out: Vec<String> = Vec::new();
+    for word in options.split_whitespace() {
+        let starts = STARTS.contains(&word)
+            && !(word == "CYCLE" && out.last().is_some_and(|l| l.ends_with(" NO")));
+        if starts {
+            out.push(format!("SET {word}"));
+        } else if let Some(last) = out.last_mut() {
+            last.push(' ');
+            last.push_str(word);
+        }
+    }
+    out.join(" ")
+}
+
+/// An identity's sequence options (`START WITH 100 INCREMENT BY 1 ...`),
+/// as inspected; empty when unknown.
+fn identity_options(c: &Column) -> &str {
+    c.identity
+        .as_deref()
+        .and_then(|i| i.split_once(" ("))
+        .map_or("", |(_, o)| o.trim_end_matches(')'))
 }
 
 /// `integer` → `serial`, and the other two; none for another type.
@@ -980,6 +1029,10 @@ fn column_def(c: &Column) -> String {
     }
     if let Identity::Generated(kind) = identity(c) {
         s.push_str(&format!(" GENERATED {kind} AS IDENTITY"));
+        let options = identity_options(c);
+        if !options.is_empty() {
+            s.push_str(&format!(" ({options})"));
+        }
     }
     if !c.nullable {
         s.push_str(" NOT NULL");
@@ -1185,7 +1238,14 @@ fn alter_column(
                 push(format!("{alter} SET GENERATED {kind}"));
             }
             (_, Identity::Generated(kind)) => {
-                push(format!("{alter} ADD GENERATED {kind} AS IDENTITY"));
+                let options = identity_options(to);
+                if options.is_empty() {
+                    push(format!("{alter} ADD GENERATED {kind} AS IDENTITY"));
+                } else {
+                    push(format!(
+                        "{alter} ADD GENERATED {kind} AS IDENTITY ({options})"
+                    ));
+                }
                 push(restart);
             }
             (_, Identity::Serial) => {
@@ -1212,6 +1272,12 @@ fn alter_column(
             }
             _ => {}
         }
+    }
+    if let (Identity::Generated(_), Identity::Generated(_)) = (&old_id, &new_id)
+        && identity_options(from) != identity_options(to)
+        && !identity_options(to).is_empty()
+    {
+        push(format!("{alter} {}", set_options(identity_options(to))));
     }
     if from.comment != to.comment {
         push(column_comment(table, &to.name, to.comment.as_deref()));
@@ -1761,7 +1827,12 @@ mod tests {
         assert_eq!(users.comment.as_deref(), Some("People"));
         assert_eq!(users.columns[1].comment.as_deref(), Some("Where we write"));
         let posts = &s.tables["posts"];
-        assert_eq!(posts.columns[0].identity.as_deref(), Some("always"));
+        assert_eq!(
+            posts.columns[0].identity.as_deref(),
+            Some(
+                "always (START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1 NO CYCLE)"
+            )
+        );
         assert!(posts.columns[4].generated.is_some());
         let fk = posts
             .constraints
