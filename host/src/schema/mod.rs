@@ -6,7 +6,7 @@
 //!
 //! The model is dialect-neutral in its shape and dialect-specific in its
 //! text. Every object carries its server's own normal form (PostgreSQL's
-//! `pg_get_constraintdef`, MySQL's `SHOW CREATE TABLE` lines, SQLite's
+//! `pg_get_constraintdef`, MySQL's `information_schema` texts, SQLite's
 //! PRAGMAs and its stored `CREATE` text) and two schemas are only ever
 //! compared when both were read from the same server, one of them after
 //! the desired DDL was applied to a scratch database: the server decides
@@ -68,7 +68,8 @@ pub struct Table {
     /// MySQL's engine and default character set. Empty when nothing.
     pub options: String,
     /// The dialect's whole `CREATE TABLE` statement where the server keeps
-    /// one (SQLite's `sqlite_master.sql`, MySQL's `SHOW CREATE TABLE`):
+    /// one or it is written from the model (SQLite's `sqlite_master.sql`,
+    /// MySQL's written in `SHOW CREATE TABLE`'s layout):
     /// what a SQLite rebuild creates the new table from. Not compared.
     #[serde(skip)]
     pub create_sql: Option<String>,
@@ -99,7 +100,7 @@ pub struct Column {
     pub collation: Option<String>,
     pub comment: Option<String>,
     /// The column's whole definition in the dialect's own text, where a
-    /// renderer needs it: MySQL's `SHOW CREATE TABLE` line, SQLite's
+    /// renderer needs it: MySQL's, in `SHOW CREATE TABLE`'s layout, SQLite's
     /// column definition cut from its `CREATE TABLE`. Not compared (the
     /// fields above are).
     #[serde(skip)]
