@@ -627,3 +627,25 @@ fn autogenerate_over_several_heads_says_to_merge_them_first() {
     let err = project.fails(&["revision", "--autogenerate", "-m", "x"]);
     assert!(err.contains("aludel merge heads"), "{err}");
 }
+
+#[test]
+fn a_revision_with_foreign_keys_off_is_refused_offline_rather_than_written_unchecked() {
+    let project = TestProject::on(Backend::Sqlite);
+    project.sql_revision(
+        "start0000001",
+        None,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
+        "",
+    );
+    project.ok(&["upgrade", "head"]);
+    use_models(
+        &project,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '')",
+    );
+    project.ok(&["revision", "--autogenerate", "-m", "rebuild"]);
+    let err = project.fails(&["upgrade", "--sql", "head"]);
+    assert!(err.contains("foreign_keys = false"), "{err}");
+    assert!(err.contains("without --sql"), "{err}");
+    project.ok(&["upgrade", "head"]);
+    project.ok(&["check"]);
+}

@@ -115,7 +115,7 @@ impl Migrator<'_> {
         let fk_off = self.foreign_keys_off(&plan, &modes)?;
         let mut applied: Vec<Applied> = Vec::with_capacity(plan.len());
         for (g, mut group) in plan::groups(&modes, setting).into_iter().enumerate() {
-            let isolate = self.offline.is_none() && fk_off[group.steps.clone()].contains(&true);
+            let isolate = fk_off[group.steps.clone()].contains(&true);
             if isolate {
                 // PRAGMA foreign_keys only takes effect outside a
                 // transaction: the group gets BEGIN and COMMIT of its own,
@@ -325,6 +325,16 @@ impl Migrator<'_> {
                 return Err(Error::ForeignKeysOff {
                     revision: step.revision.clone(),
                     why: format!("only SQLite has it, and this database is {}", self.dialect),
+                });
+            }
+            if off && self.offline.is_some() {
+                // The script could not check the keys before its COMMIT:
+                // applied by hand, a broken key would be committed.
+                return Err(Error::ForeignKeysOff {
+                    revision: step.revision.clone(),
+                    why: "an offline script cannot check foreign keys before it commits; \
+                          run this revision online (without --sql)"
+                        .into(),
                 });
             }
             if off && *mode == TransactionMode::None {
