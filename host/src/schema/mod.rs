@@ -304,6 +304,53 @@ pub(crate) fn ident(dialect: Dialect, name: &str) -> String {
     }
 }
 
+/// A string literal of `dialect`, by `db::dialect`'s one rule for it.
+pub(crate) fn lit(dialect: Dialect, text: &str) -> String {
+    crate::db::dialect::literal(dialect, &crate::db::Value::Text(text.to_string()))
+        .expect("a text value always has a literal")
+}
+
+/// How inspectors read catalog values, whatever type the driver gave:
+/// text as it is, numbers in decimal, NULL as empty.
+pub(crate) mod value {
+    use crate::db::Value;
+
+    pub fn text(v: &Value) -> String {
+        match v {
+            Value::Null => String::new(),
+            Value::Text(s)
+            | Value::Decimal(s)
+            | Value::Json(s)
+            | Value::Date(s)
+            | Value::Time(s)
+            | Value::Timestamp(s)
+            | Value::Timestamptz(s)
+            | Value::Uuid(s) => s.clone(),
+            Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Integer(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Boolean(b) => b.to_string(),
+        }
+    }
+
+    /// None for NULL.
+    pub fn opt(v: &Value) -> Option<String> {
+        match v {
+            Value::Null => None,
+            v => Some(text(v)),
+        }
+    }
+
+    /// 0 for NULL or what is not a number.
+    pub fn int(v: &Value) -> i64 {
+        match v {
+            Value::Integer(i) => *i,
+            Value::Boolean(b) => *b as i64,
+            v => text(v).trim().parse().unwrap_or(0),
+        }
+    }
+}
+
 /// One statement of a generated revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {

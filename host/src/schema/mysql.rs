@@ -78,6 +78,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::value::{int, opt, text};
 use super::{
     Change, Column, Constraint, ConstraintKind, Generated, Index, Schema, SchemaError, Scope, Step,
     Table, View,
@@ -93,7 +94,7 @@ fn q(name: &str) -> String {
 /// A string literal, as MySQL reads it with its default `sql_mode` (a
 /// backslash escapes).
 fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    super::lit(D, s)
 }
 
 /// Which server answered, for the few catalog columns they spell apart.
@@ -115,39 +116,6 @@ impl Server {
             mariadb,
             version: (next(), next(), next()),
         }
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::Text(s)
-        | Value::Decimal(s)
-        | Value::Json(s)
-        | Value::Date(s)
-        | Value::Time(s)
-        | Value::Timestamp(s)
-        | Value::Timestamptz(s)
-        | Value::Uuid(s) => s.clone(),
-        Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::Integer(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
-        Value::Boolean(b) => (*b as i64).to_string(),
-    }
-}
-
-fn opt(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        v => Some(text(v)),
-    }
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Integer(i) => *i,
-        Value::Boolean(b) => *b as i64,
-        v => text(v).trim().parse().unwrap_or(0),
     }
 }
 

@@ -49,6 +49,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::value::{int, opt, text};
 use super::{
     Change, Column, Constraint, ConstraintKind, EnumType, Generated, Index, Schema, SchemaError,
     Scope, Sequence, Step, Table, View, ident,
@@ -229,7 +230,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
                 if let Some(key) = opt(&row[7]) {
                     options.push(format!("PARTITION BY {key}"));
                 }
-                tables.insert(integer(&row[0]), name.clone());
+                tables.insert(int(&row[0]), name.clone());
                 schema.tables.insert(
                     name.clone(),
                     Table {
@@ -275,7 +276,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
 
     let mut serial_of: BTreeSet<(String, String)> = BTreeSet::new();
     for row in rows(conn, COLUMNS, "columns (pg_attribute)").await? {
-        let Some(table) = table_of(integer(&row[0])) else {
+        let Some(table) = table_of(int(&row[0])) else {
             continue;
         };
         let name = text(&row[1]);
@@ -340,7 +341,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
     }
 
     for row in rows(conn, CONSTRAINTS, "constraints (pg_constraint)").await? {
-        let Some(table) = table_of(integer(&row[0])) else {
+        let Some(table) = table_of(int(&row[0])) else {
             continue;
         };
         let name = text(&row[1]);
@@ -378,7 +379,7 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
     }
 
     for row in rows(conn, INDEXES, "indexes (pg_index)").await? {
-        let Some(table) = table_of(integer(&row[0])) else {
+        let Some(table) = table_of(int(&row[0])) else {
             continue;
         };
         let create_sql = text(&row[3]);
@@ -427,11 +428,11 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
         let definition = format!(
             "AS {} START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {} {}",
             text(&row[1]),
-            integer(&row[2]),
-            integer(&row[3]),
-            integer(&row[4]),
-            integer(&row[5]),
-            integer(&row[6]),
+            int(&row[2]),
+            int(&row[3]),
+            int(&row[4]),
+            int(&row[5]),
+            int(&row[6]),
             if boolean(&row[7]) {
                 "CYCLE"
             } else {
@@ -455,28 +456,6 @@ async fn rows(
         .await
         .map_err(SchemaError::inspect(what))?
         .rows)
-}
-
-fn opt(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::Text(s) | Value::Json(s) => Some(s.clone()),
-        Value::Integer(i) => Some(i.to_string()),
-        Value::Boolean(b) => Some(b.to_string()),
-        other => Some(format!("{other:?}")),
-    }
-}
-
-fn text(v: &Value) -> String {
-    opt(v).unwrap_or_default()
-}
-
-fn integer(v: &Value) -> i64 {
-    match v {
-        Value::Integer(i) => *i,
-        Value::Text(s) | Value::Decimal(s) => s.parse().unwrap_or(0),
-        _ => 0,
-    }
 }
 
 fn boolean(v: &Value) -> bool {
@@ -525,7 +504,7 @@ fn q(name: &str) -> String {
 }
 
 fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    super::lit(D, s)
 }
 
 /// One statement and, where rendering it loses more than the change says,

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::value::{int, text};
 use super::{
     Change, Column, Constraint, ConstraintKind, Generated, Index, Schema, SchemaError, Scope, Step,
     Table, View,
@@ -117,24 +118,6 @@ pub async fn inspect(conn: &mut dyn Connection, scope: &Scope) -> Result<Schema,
     Ok(schema)
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Text(s) => s.clone(),
-        Value::Integer(i) => i.to_string(),
-        Value::Null => String::new(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn int(v: &Value) -> i64 {
-    match v {
-        Value::Integer(i) => *i,
-        Value::Text(s) => s.parse().unwrap_or(0),
-        Value::Boolean(b) => *b as i64,
-        _ => 0,
-    }
-}
-
 async fn pragma(
     conn: &mut dyn Connection,
     pragma: &str,
@@ -149,7 +132,7 @@ async fn pragma(
 }
 
 fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    super::lit(D, s)
 }
 
 async fn read_table(
