@@ -967,41 +967,30 @@ pub fn diff(from: &Schema, to: &Schema, renames: &Renames) -> Vec<Change> {
         .collect();
     let mut order = references_first(&gone);
     order.reverse();
-    let mut drops = Vec::new();
-    for t in order {
-        changed_tables.insert(t.name.clone());
-        drops.push(Change::DropTable { table: t.clone() });
-    }
-    // A key to a table dropped before its own table would block that
-    // drop (a cycle): it is dropped first.
-    let drop_pos: BTreeMap<&str, usize> = drops
+    let position: BTreeMap<&str, usize> = order
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| match c {
-            Change::DropTable { table } => Some((table.name.as_str(), i)),
-            _ => None,
-        })
+        .map(|(i, t)| (t.name.as_str(), i))
         .collect();
-    for t in &gone {
-        for c in &t.constraints {
-            if c.kind != ConstraintKind::ForeignKey {
-                continue;
-            }
-            let Some(target) = &c.references else {
-                continue;
-            };
-            if let (Some(&mine), Some(&theirs)) =
-                (drop_pos.get(t.name.as_str()), drop_pos.get(target.as_str()))
-                && theirs < mine
-            {
+    for t in order {
+        // A key to a table dropped before its own table would block that
+        // drop (a cycle): it is dropped first.
+        for c in t
+            .constraints
+            .iter()
+            .filter(|c| c.kind == ConstraintKind::ForeignKey)
+        {
+            let theirs = c.references.as_deref().and_then(|r| position.get(r));
+            if theirs.is_some_and(|&theirs| theirs < position[t.name.as_str()]) {
                 early.push(Change::DropConstraint {
                     table: t.name.clone(),
                     constraint: c.clone(),
                 });
             }
         }
+        changed_tables.insert(t.name.clone());
+        table_drops.push(Change::DropTable { table: t.clone() });
     }
-    table_drops.extend(drops);
 
     // Views: dropped when they go, change, or read a changing table.
     // Each inspector lists every table and view a view reads; a view that
