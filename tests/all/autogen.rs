@@ -649,3 +649,70 @@ fn a_revision_with_foreign_keys_off_is_refused_offline_rather_than_written_unche
     project.ok(&["upgrade", "head"]);
     project.ok(&["check"]);
 }
+
+#[test]
+fn models_that_cannot_be_read_are_named_with_what_to_do() {
+    let project = TestProject::on(Backend::Sqlite);
+    let config = project.root().join("aludel.toml");
+    let base = std::fs::read_to_string(&config).unwrap();
+    let check = |models: &str| {
+        std::fs::write(&config, format!("{base}\n[models]\n{models}\n")).unwrap();
+        let run = project.command().arg("check").output().expect("runs");
+        assert_eq!(run.status.code(), Some(2), "{models}");
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    let err = check("sql = [\"models/*.sql\"]");
+    assert!(
+        err.contains("\"models/*.sql\"") && err.contains("no file matches"),
+        "{err}"
+    );
+    let err = check("sql = [\"*/x.sql\"]");
+    assert!(err.contains("only the file name may hold"), "{err}");
+    let err = check("command = \"echo broken >&2; exit 3\"");
+    assert!(
+        err.contains("`echo broken >&2; exit 3`") && err.contains("broken"),
+        "{err}"
+    );
+    std::fs::write(project.root().join("bad.sql"), "CREATE TABLE (").unwrap();
+    let err = check("sql = [\"bad.sql\"]");
+    assert!(
+        err.contains("bad.sql") && err.contains("applying its DDL"),
+        "{err}"
+    );
+    std::fs::write(project.root().join("ok.sql"), "CREATE TABLE t (id INTEGER)").unwrap();
+    let err = check("sql = [\"ok.sql\"]\ndev_url = \"sqlite://dev.db\"");
+    assert!(err.contains("remove the key"), "{err}");
+}
+
+#[test]
+fn a_postgres_role_that_cannot_create_databases_is_told_to_set_dev_url() {
+    let project = TestProject::on(Backend::Postgres);
+    project.sql_revision(
+        "start0000001",
+        None,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY)",
+        "DROP TABLE t",
+    );
+    project.ok(&["upgrade", "head"]);
+    use_models(&project, "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    let role = format!("aludel_nocreatedb_{}", std::process::id());
+    project.query(&format!("DROP ROLE IF EXISTS {role}"));
+    project.query(&format!("CREATE ROLE {role} LOGIN NOCREATEDB"));
+    project.query(&format!(
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
+    ));
+    let url = project.url().replace("postgres@", &format!("{role}@"));
+    let run = project
+        .command()
+        .args(["--url", &url, "check"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&run.stderr).into_owned();
+    project.query(&format!(
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"
+    ));
+    project.query(&format!("DROP ROLE {role}"));
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot create the scratch database"), "{err}");
+    assert!(err.contains("`[models] dev_url`"), "{err}");
+}

@@ -27,7 +27,9 @@ pub fn ddl(root: &Path, source: &ModelSource, dialect: Dialect) -> Result<Ddl, A
                 if files.is_empty() {
                     return Err(AutogenError::Models {
                         source_name: format!("`[models] sql` {pattern:?}"),
-                        message: "no file matches it".into(),
+                        message:
+                            "no file matches it: globs are relative to the directory of aludel.toml"
+                                .into(),
                     });
                 }
                 for file in files {
@@ -132,7 +134,12 @@ fn expand(root: &Path, pattern: &str) -> Result<Vec<PathBuf>, AutogenError> {
             Vec::new()
         });
     }
-    let entries = std::fs::read_dir(&dir).map_err(|e| AutogenError::Models {
+    let entries = match std::fs::read_dir(&dir) {
+        // No directory, no file: the caller says that nothing matches.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other,
+    };
+    let entries = entries.map_err(|e| AutogenError::Models {
         source_name: format!("`[models] sql` {pattern:?}"),
         message: format!("cannot list {}: {e}", dir.display()),
     })?;
