@@ -5,6 +5,7 @@
 mod audit;
 mod autogen;
 mod branches;
+mod bulk;
 mod c;
 mod cache;
 mod e2e;

@@ -238,110 +238,302 @@ pub fn literal(dialect: Dialect, value: &Value) -> Result<String, DbError> {
     })
 }
 
+/// A guest's value as a literal for the bulk path of `execute-many`
+/// (PostgreSQL and MySQL), which sends many rows as one text: the value
+/// the statement receives is the one a bound parameter would give it.
+///
+/// Unlike [`literal`], whose text is the host's own, these values come from
+/// a revision, which may have changed its session's settings first: so the
+/// literal reads the same whatever `standard_conforming_strings`
+/// (PostgreSQL: an `E''` string, in which only the escapes written here
+/// mean anything) or `sql_mode`'s `NO_BACKSLASH_ESCAPES` and the connection
+/// character set (MySQL: text as `_utf8mb4 X'…'`, bytes as `X'…'`) say.
+/// Tagged text cases are checked by the same rules as a bound parameter,
+/// and written in the form the backend would bind (on MySQL an instant in
+/// UTC, a uuid hyphenated). `position` names the parameter in errors.
+pub(crate) fn bulk_literal(
+    dialect: Dialect,
+    value: &Value,
+    position: usize,
+) -> Result<String, DbError> {
+    let at = |e: values::Malformed| match dialect {
+        Dialect::Postgresql => e.at_parameter(format!("${position}")),
+        _ => e.at_parameter(position),
+    };
+    let text = |s: &str| match dialect {
+        Dialect::Postgresql => format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+        _ => format!("_utf8mb4 X'{}'", hex::encode(s)),
+    };
+    Ok(match value {
+        Value::Null => "NULL".to_string(),
+        Value::Boolean(true) => "TRUE".to_string(),
+        Value::Boolean(false) => "FALSE".to_string(),
+        Value::Integer(i) => i.to_string(),
+        // MySQL reads `0.1` as an exact DECIMAL and `1e-1` as a DOUBLE,
+        // which is what a bound f64 is.
+        Value::Float(f) if f.is_finite() => match dialect {
+            Dialect::Mysql => format!("{f:e}"),
+            // Quoted, so that float8 reads it: a bare `-0.0` is a numeric,
+            // which has no negative zero.
+            _ => format!("'{f:?}'"),
+        },
+        Value::Float(f) => match dialect {
+            Dialect::Postgresql if f.is_nan() => "'NaN'::float8".to_string(),
+            Dialect::Postgresql if *f > 0.0 => "'Infinity'::float8".to_string(),
+            Dialect::Postgresql => "'-Infinity'::float8".to_string(),
+            _ => {
+                return Err(DbError::new(format!(
+                    "parameter {position}: {dialect} has no value for the float {f}"
+                )));
+            }
+        },
+        Value::Text(s) => text(s),
+        Value::Blob(b) => match dialect {
+            Dialect::Postgresql => format!("E'\\\\x{}'", hex::encode(b)),
+            _ => format!("X'{}'", hex::encode(b)),
+        },
+        Value::Date(s) => format!(
+            "'{}'",
+            values::format_date(values::parse_date(s).map_err(at)?)
+        ),
+        Value::Time(s) => format!(
+            "'{}'",
+            values::format_time(values::parse_time(s).map_err(at)?)
+        ),
+        Value::Timestamp(s) => format!(
+            "'{}'",
+            values::format_timestamp(values::parse_timestamp(s).map_err(at)?)
+        ),
+        Value::Timestamptz(s) => {
+            let instant = values::parse_timestamptz(s).map_err(at)?;
+            match dialect {
+                // MySQL has no type with a zone: the instant in UTC, as bound.
+                Dialect::Mysql => {
+                    let utc = values::format_timestamptz(instant);
+                    format!("'{}'", utc.trim_end_matches('Z').replacen('T', " ", 1))
+                }
+                _ => format!("'{}'", values::format_timestamptz(instant)),
+            }
+        }
+        Value::Decimal(s) => {
+            values::parse_decimal(s).map_err(at)?;
+            s.clone()
+        }
+        Value::Json(s) => {
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(s) {
+                return Err(DbError::new(format!(
+                    "parameter {position}: not a valid JSON document: {e}"
+                )));
+            }
+            text(s)
+        }
+        Value::Uuid(s) => format!(
+            "'{}'",
+            values::format_uuid(values::parse_uuid(s).map_err(at)?)
+        ),
+    })
+}
+
+/// Whether PostgreSQL's `PREPARE` can hold the statement, judged on its
+/// first word after white space and comments: `SELECT`, `INSERT`,
+/// `UPDATE`, `DELETE`, `MERGE`, `VALUES`, and `WITH`, `TABLE` or a
+/// parenthesis that start one of them. Anything else keeps the
+/// round-trip-per-row path of `execute-many`, which runs every statement.
+pub(crate) fn preparable(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    if rest.starts_with('(') {
+        return true;
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        word.as_str(),
+        "select" | "insert" | "update" | "delete" | "merge" | "values" | "with" | "table"
+    )
+}
+
+/// The PostgreSQL type a value is declared as when the bulk path of
+/// `execute-many` prepares its statement: the type the backend binds it
+/// as, `unknown` for NULL (the server infers it, as for a bound NULL).
+pub(crate) fn bulk_pg_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "unknown",
+        Value::Boolean(_) => "bool",
+        Value::Integer(_) => "int8",
+        Value::Float(_) => "float8",
+        Value::Text(_) => "text",
+        Value::Blob(_) => "bytea",
+        Value::Date(_) => "date",
+        Value::Time(_) => "time",
+        Value::Timestamp(_) => "timestamp",
+        Value::Timestamptz(_) => "timestamptz",
+        Value::Decimal(_) => "numeric",
+        Value::Json(_) => "json",
+        Value::Uuid(_) => "uuid",
+    }
+}
+
 /// `sql` with its placeholders replaced by the literals of `params`.
 /// Quoted strings, quoted identifiers and comments are copied untouched, so
 /// a `?` inside them is not taken for a placeholder.
 pub fn inline(dialect: Dialect, sql: &str, params: &[Value]) -> Result<String, DbError> {
-    let chars: Vec<char> = sql.chars().collect();
-    let mut out = String::with_capacity(sql.len());
-    let mut next = 0usize;
-    let mut used = 0usize;
-    let mut i = 0;
-    let param = |n: usize| -> Result<String, DbError> {
-        let value = params.get(n).ok_or_else(|| {
-            DbError::new(format!(
-                "the statement has more placeholders than the {} parameters given: {sql}",
-                params.len()
-            ))
-        })?;
-        literal(dialect, value)
-    };
-    // The digits from `start` and where they end; 0 when there are none
-    // (or too many to be a parameter's number).
-    let number_at = |start: usize| -> (usize, usize) {
-        let mut end = start;
-        while end < chars.len() && chars[end].is_ascii_digit() {
-            end += 1;
-        }
-        let n = chars[start..end]
-            .iter()
-            .collect::<String>()
-            .parse()
-            .unwrap_or(0);
-        (n, end)
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '\'' | '"' | '`' => {
-                // Copy the quoted run, doubled quotes included.
-                out.push(c);
-                i += 1;
-                while i < chars.len() {
-                    out.push(chars[i]);
-                    if chars[i] == c {
-                        if chars.get(i + 1) == Some(&c) {
-                            out.push(c);
-                            i += 2;
-                            continue;
+    Template::parse(dialect, sql).render(params, |value, _| literal(dialect, value))
+}
+
+/// A statement cut at its placeholders, once, to be rendered with many
+/// rows of literals (see [`inline`]).
+pub(crate) struct Template<'a> {
+    sql: &'a str,
+    /// The text between placeholders: one more than `slots`.
+    parts: Vec<String>,
+    /// The parameter (from 0) each placeholder stands for.
+    slots: Vec<usize>,
+    /// How many parameters the placeholders use: the highest number.
+    used: usize,
+}
+
+impl<'a> Template<'a> {
+    pub(crate) fn parse(dialect: Dialect, sql: &'a str) -> Self {
+        let chars: Vec<char> = sql.chars().collect();
+        let mut out = String::with_capacity(sql.len());
+        let mut parts = Vec::new();
+        let mut slots = Vec::new();
+        let mut next = 0usize;
+        let mut used = 0usize;
+        let mut i = 0;
+        let mut param = |n: usize, out: &mut String| {
+            parts.push(std::mem::take(out));
+            slots.push(n);
+        };
+        // The digits from `start` and where they end; 0 when there are none
+        // (or too many to be a parameter's number).
+        let number_at = |start: usize| -> (usize, usize) {
+            let mut end = start;
+            while end < chars.len() && chars[end].is_ascii_digit() {
+                end += 1;
+            }
+            let n = chars[start..end]
+                .iter()
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0);
+            (n, end)
+        };
+        while i < chars.len() {
+            let c = chars[i];
+            match c {
+                '\'' | '"' | '`' => {
+                    // Copy the quoted run, doubled quotes included.
+                    out.push(c);
+                    i += 1;
+                    while i < chars.len() {
+                        out.push(chars[i]);
+                        if chars[i] == c {
+                            if chars.get(i + 1) == Some(&c) {
+                                out.push(c);
+                                i += 2;
+                                continue;
+                            }
+                            break;
                         }
-                        break;
+                        i += 1;
                     }
                     i += 1;
                 }
-                i += 1;
-            }
-            '-' if chars.get(i + 1) == Some(&'-') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    out.push(chars[i]);
+                '-' if chars.get(i + 1) == Some(&'-') => {
+                    while i < chars.len() && chars[i] != '\n' {
+                        out.push(chars[i]);
+                        i += 1;
+                    }
+                }
+                '/' if chars.get(i + 1) == Some(&'*') => {
+                    while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                        out.push(chars[i]);
+                        i += 1;
+                    }
+                    if i < chars.len() {
+                        out.push_str("*/");
+                        i += 2;
+                    }
+                }
+                '?' if dialect != Dialect::Postgresql => {
+                    // `?NNN` numbers a parameter explicitly (SQLite).
+                    let (explicit, end) = number_at(i + 1);
+                    let n = if end > i + 1 {
+                        explicit.saturating_sub(1)
+                    } else {
+                        next += 1;
+                        next - 1
+                    };
+                    param(n, &mut out);
+                    used = used.max(n + 1);
+                    i = end;
+                }
+                '$' if dialect == Dialect::Postgresql
+                    && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) =>
+                {
+                    let (n, end) = number_at(i + 1);
+                    let n = n.saturating_sub(1);
+                    param(n, &mut out);
+                    used = used.max(n + 1);
+                    i = end;
+                }
+                _ => {
+                    out.push(c);
                     i += 1;
                 }
-            }
-            '/' if chars.get(i + 1) == Some(&'*') => {
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    out.push(chars[i]);
-                    i += 1;
-                }
-                if i < chars.len() {
-                    out.push_str("*/");
-                    i += 2;
-                }
-            }
-            '?' if dialect != Dialect::Postgresql => {
-                // `?NNN` numbers a parameter explicitly (SQLite).
-                let (explicit, end) = number_at(i + 1);
-                let n = if end > i + 1 {
-                    explicit.saturating_sub(1)
-                } else {
-                    next += 1;
-                    next - 1
-                };
-                out.push_str(&param(n)?);
-                used = used.max(n + 1);
-                i = end;
-            }
-            '$' if dialect == Dialect::Postgresql
-                && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) =>
-            {
-                let (n, end) = number_at(i + 1);
-                let n = n.saturating_sub(1);
-                out.push_str(&param(n)?);
-                used = used.max(n + 1);
-                i = end;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
             }
         }
+        parts.push(out);
+        Template {
+            sql,
+            parts,
+            slots,
+            used,
+        }
     }
-    if used < params.len() {
-        return Err(DbError::new(format!(
-            "{} parameters were given but the statement uses {used}: {sql}",
-            params.len()
-        )));
+
+    /// The statement with its placeholders replaced by `literal` of the
+    /// parameters they name (and the parameter's number, from 1).
+    pub(crate) fn render(
+        &self,
+        params: &[Value],
+        literal: impl Fn(&Value, usize) -> Result<String, DbError>,
+    ) -> Result<String, DbError> {
+        let sql = self.sql;
+        if self.used < params.len() {
+            return Err(DbError::new(format!(
+                "{} parameters were given but the statement uses {}: {sql}",
+                params.len(),
+                self.used
+            )));
+        }
+        let mut out = String::with_capacity(sql.len() + 16 * self.slots.len());
+        for (part, &n) in self.parts.iter().zip(&self.slots) {
+            out.push_str(part);
+            let value = params.get(n).ok_or_else(|| {
+                DbError::new(format!(
+                    "the statement has more placeholders than the {} parameters given: {sql}",
+                    params.len()
+                ))
+            })?;
+            out.push_str(&literal(value, n + 1)?);
+        }
+        out.push_str(self.parts.last().map_or("", String::as_str));
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// The temporary table of a snapshot cursor, on the backends that cannot

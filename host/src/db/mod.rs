@@ -23,6 +23,7 @@ mod privileges;
 mod sqlite;
 mod sqlite_deadline;
 mod sqlite_guard;
+mod sqlite_many;
 mod values;
 
 use std::fmt;
@@ -135,6 +136,19 @@ impl DbError {
 
     pub fn is_transaction_ended(&self) -> bool {
         self.code.as_deref() == Some(TRANSACTION_ENDED_CODE)
+    }
+
+    /// The error of row `index` (from 0) of an `execute-many` of `count`
+    /// rows, saying which row it was.
+    pub(crate) fn at_row(self, index: usize, count: usize) -> Self {
+        DbError {
+            message: format!(
+                "row {} of {count} of execute-many: {}",
+                index + 1,
+                self.message
+            ),
+            code: self.code,
+        }
     }
 }
 

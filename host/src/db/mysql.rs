@@ -42,7 +42,7 @@ use sqlx::{
     SqlSafeStr, Statement, Type, TypeInfo, ValueRef,
 };
 
-use super::dialect::{TempTableCursor, quote};
+use super::dialect::{self, TempTableCursor, quote};
 use super::values;
 use super::{
     Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, Privilege, RowSet,
@@ -97,6 +97,9 @@ fn db_err(err: sqlx::Error) -> DbError {
     }
     DbError::from(err)
 }
+
+/// The most rows one multi-statement text of `execute_many` carries.
+const BULK_ROWS: usize = 10_000;
 
 pub struct MysqlBackend {
     conn: MySqlConnection,
@@ -301,6 +304,73 @@ impl MysqlBackend {
             rows.push(values);
         }
         Ok((columns, rows))
+    }
+
+    /// The bulk path of `execute_many` (see there).
+    async fn execute_many_in_bulk(
+        &mut self,
+        sql: &str,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, DbError> {
+        let prepared = (&mut self.conn)
+            .prepare(AssertSqlSafe(sql).into_sql_str())
+            .await
+            .map_err(db_err);
+        if let Err(e) = prepared {
+            return Err(self.explain_lock_wait(e).await);
+        }
+        let count = rows.len();
+        let template = dialect::Template::parse(Dialect::Mysql, dialect::trim_statement(sql));
+        let mut rows = rows.into_iter().enumerate().peekable();
+        let mut total = 0;
+        while let Some(&(first_row, _)) = rows.peek() {
+            let mut script = String::new();
+            for (index, row) in rows.by_ref().take(BULK_ROWS) {
+                let statement = template
+                    .render(&row, |value, n| {
+                        dialect::bulk_literal(Dialect::Mysql, value, n)
+                    })
+                    .map_err(|e| e.at_row(index, count))?;
+                script.push_str(&statement);
+                script.push_str(";\n");
+            }
+            total += self.bulk_script(&script, first_row, count).await?;
+        }
+        Ok(total)
+    }
+
+    /// Runs one script of the bulk path: one statement a row, from
+    /// `first_row` on.
+    async fn bulk_script(
+        &mut self,
+        script: &str,
+        first_row: usize,
+        count: usize,
+    ) -> Result<u64, DbError> {
+        use futures::TryStreamExt;
+        let mut done = 0usize;
+        let mut total = 0;
+        let outcome = {
+            let mut results = sqlx::raw_sql(AssertSqlSafe(script)).fetch_many(&mut self.conn);
+            loop {
+                match results.try_next().await {
+                    Ok(Some(sqlx::Either::Left(result))) => {
+                        done += 1;
+                        total += result.rows_affected();
+                    }
+                    Ok(Some(sqlx::Either::Right(_row))) => {}
+                    Ok(None) => break Ok(total),
+                    Err(e) => break Err(db_err(e)),
+                }
+            }
+        };
+        match outcome {
+            Ok(total) => Ok(total),
+            Err(e) => {
+                let e = self.explain_lock_wait(e).await;
+                Err(e.at_row(first_row + done, count))
+            }
+        }
     }
 
     /// After a statement that may have committed implicitly (DDL), opens a
@@ -636,17 +706,21 @@ impl Connection for MysqlBackend {
         Ok(RowSet { columns, rows })
     }
 
+    /// One round trip to prepare the statement (the server refuses more
+    /// than one statement there, and says how many parameters it takes),
+    /// then the rows as one multi-statement text per [`BULK_ROWS`] rows,
+    /// each row the statement with its values as literals: one round trip
+    /// each, where binding a row is a round trip a row. The server stops at
+    /// the first failing statement, so rows run in order and the first
+    /// failure fails the call, naming its row. Outside a transaction each
+    /// row still commits on its own, as the server runs them one by one.
     async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
-        let mut total = 0;
-        for params in rows {
-            let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
-                .execute(&mut self.conn)
-                .await
-                .map_err(db_err)?;
-            total += done.rows_affected();
+        if rows.is_empty() {
+            return Ok(0);
         }
+        let result = self.execute_many_in_bulk(sql, rows).await;
         self.reopen_after(sql).await?;
-        Ok(total)
+        result
     }
 
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {

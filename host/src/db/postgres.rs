@@ -72,10 +72,22 @@ pub struct PostgresBackend {
     xid: Option<i64>,
     /// The check found the transaction ended; cleared by `begin`.
     ended: bool,
+    /// The bulk path's statements so far, which name its prepared ones.
+    next_many: u64,
+    /// Prepared statements of a bulk script that failed before its
+    /// `DEALLOCATE`: a rollback does not undo `PREPARE`, so `rollback`
+    /// deallocates them.
+    leaked_many: Vec<String>,
 }
 
 /// The message of the check `commit` sends before COMMIT, which a
 /// revision cannot spoof: it names only pg_catalog objects.
+/// The most rows, and about the most bytes of SQL, one script of the bulk
+/// path of `execute-many` carries: the server parses a script whole before
+/// it runs any of it, so its memory grows with the script.
+const BULK_ROWS: usize = 10_000;
+const BULK_BYTES: usize = 8 << 20;
+
 const ENDED_MARK: &str = "aludel: the transaction was ended by the revision";
 
 async fn open(url: &str, application_name: &str) -> Result<PgConnection, ConnectError> {
@@ -153,6 +165,8 @@ impl PostgresBackend {
             aborted: None,
             xid: None,
             ended: false,
+            next_many: 0,
+            leaked_many: Vec::new(),
         })
     }
 
@@ -272,6 +286,180 @@ impl PostgresBackend {
             Ok(()) => Ok((columns, rows)),
             Err(Some(e)) => Err(self.note(Err::<(), _>(e)).unwrap_err()),
             Err(None) => Err(super::result_too_large("the query", max_bytes)),
+        }
+    }
+
+    /// `execute-many` a round trip per row: outside a transaction, where
+    /// each row must commit on its own, and for a statement `PREPARE`
+    /// cannot hold.
+    async fn execute_many_by_row(
+        &mut self,
+        sql: &str,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, DbError> {
+        // One statement, prepared for the first row's types and kept for the
+        // whole call: each row is then one round trip. A row whose values do
+        // not fit the prepared types gets the statement prepared again.
+        let mut prepared: Option<Vec<PgTypeInfo>> = None;
+        let mut total = 0;
+        let mut outcome = Ok(());
+        for params in rows {
+            if !prepared.as_deref().is_some_and(|p| fits(p, &params)) {
+                if prepared.is_some() {
+                    self.forget_statements().await;
+                }
+                let types = params.iter().map(declared_type).collect::<Vec<_>>();
+                match self.prepare(sql, &types).await {
+                    Ok((server_types, _)) => prepared = Some(server_types),
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            let args = match arguments(params) {
+                Ok(args) => args,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            let result = sqlx::query_with(AssertSqlSafe(sql), args)
+                .persistent(true)
+                .execute(&mut self.conn)
+                .await;
+            match self.note(result) {
+                Ok(done) => total += done.rows_affected(),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        if prepared.is_some() {
+            self.forget_statements().await;
+        }
+        outcome.map(|()| total)
+    }
+
+    /// `execute-many` in a bounded number of round trips: the statement is
+    /// parsed once through the extended protocol (which refuses more than
+    /// one statement, and settles the parameter types as a bound row
+    /// would), then sent as `PREPARE` and one `EXECUTE` per row, with the
+    /// row's values as literals, in scripts of up to [`BULK_ROWS`] rows
+    /// through the simple protocol: one round trip for each, where binding
+    /// each row is one round trip a row. The server stops a script at its
+    /// first failing statement, so rows run in order and the first failure
+    /// fails the call, naming its row. A row whose values need other
+    /// parameter types starts a new group, prepared for them.
+    async fn execute_many_in_bulk(
+        &mut self,
+        sql: &str,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64, DbError> {
+        let count = rows.len();
+        let statement = dialect::trim_statement(sql);
+        let mut rows = rows.into_iter().enumerate().peekable();
+        let mut total = 0;
+        let mut prepared = false;
+        while let Some((_, first)) = rows.peek() {
+            let declared = first.iter().map(declared_type).collect::<Vec<_>>();
+            let names = first
+                .iter()
+                .map(dialect::bulk_pg_type)
+                .collect::<Vec<_>>()
+                .join(", ");
+            // sqlx caches a statement by its text alone: forgotten first, so
+            // that the server types these values anew.
+            if prepared {
+                self.forget_statements().await;
+            }
+            let (server_types, _) = self.prepare(sql, &declared).await?;
+            prepared = true;
+            // The row the group was prepared for is its first, whatever
+            // the server settled on; then every row that fits.
+            let mut take_first = true;
+            while rows
+                .peek()
+                .is_some_and(|(_, row)| take_first || fits(&server_types, row))
+            {
+                self.next_many += 1;
+                let name = format!("_aludel_many_{}", self.next_many);
+                let mut script = if names.is_empty() {
+                    format!("PREPARE {name} AS {statement}\n;")
+                } else {
+                    format!("PREPARE {name} ({names}) AS {statement}\n;")
+                };
+                let mut first_row = None;
+                let mut sent = 0;
+                while sent < BULK_ROWS && script.len() < BULK_BYTES {
+                    let Some((index, row)) =
+                        rows.next_if(|(_, row)| take_first || fits(&server_types, row))
+                    else {
+                        break;
+                    };
+                    take_first = false;
+                    first_row.get_or_insert(index);
+                    script.push_str("EXECUTE ");
+                    script.push_str(&name);
+                    for (i, value) in row.iter().enumerate() {
+                        script.push_str(if i == 0 { "(" } else { ", " });
+                        let literal = dialect::bulk_literal(Dialect::Postgresql, value, i + 1)
+                            .map_err(|e| e.at_row(index, count))?;
+                        script.push_str(&literal);
+                    }
+                    script.push_str(if row.is_empty() { ";\n" } else { ");\n" });
+                    sent += 1;
+                }
+                script.push_str("DEALLOCATE ");
+                script.push_str(&name);
+                total += self
+                    .bulk_script(&script, &name, first_row.unwrap_or(0), count)
+                    .await?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Runs one script of [`execute_many_in_bulk`](Self::execute_many_in_bulk):
+    /// its `PREPARE`, the rows from `first_row` on, its `DEALLOCATE`.
+    async fn bulk_script(
+        &mut self,
+        script: &str,
+        name: &str,
+        first_row: usize,
+        count: usize,
+    ) -> Result<u64, DbError> {
+        use futures::TryStreamExt;
+        let mut statements = 0usize;
+        let mut total = 0;
+        let outcome = {
+            let mut results = sqlx::raw_sql(AssertSqlSafe(script)).fetch_many(&mut self.conn);
+            loop {
+                match results.try_next().await {
+                    Ok(Some(sqlx::Either::Left(done))) => {
+                        statements += 1;
+                        total += done.rows_affected();
+                    }
+                    Ok(Some(sqlx::Either::Right(_))) => {}
+                    Ok(None) => break Ok(total),
+                    Err(e) => break Err(e),
+                }
+            }
+        };
+        match outcome {
+            Ok(total) => Ok(total),
+            Err(e) => {
+                // PREPARE outlives the rollback: deallocated after it.
+                self.leaked_many.push(name.to_string());
+                let e = self.note(Err::<(), _>(e)).unwrap_err();
+                let e = self.explain_lock_wait(e).await;
+                // Statement 0 is the PREPARE, then one a row.
+                Err(match statements {
+                    0 => e,
+                    n => e.at_row(first_row + n - 1, count),
+                })
+            }
         }
     }
 
@@ -685,7 +873,12 @@ impl Connection for PostgresBackend {
         self.aborted = None;
         self.xid = None;
         // Outside a transaction PostgreSQL only warns: the state we want.
-        self.script("ROLLBACK").await.map(|_| ())
+        let result = self.script("ROLLBACK").await.map(|_| ());
+        for name in std::mem::take(&mut self.leaked_many) {
+            // Gone already if the revision deallocated it: nothing to do.
+            let _ = self.script(&format!("DEALLOCATE {name}")).await;
+        }
+        result
     }
 
     async fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<u64, DbError> {
@@ -704,49 +897,15 @@ impl Connection for PostgresBackend {
     }
 
     async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
-        // One statement, prepared for the first row's types and kept for the
-        // whole call: each row is then one round trip. A row whose values do
-        // not fit the prepared types gets the statement prepared again.
-        let mut prepared: Option<Vec<PgTypeInfo>> = None;
-        let mut total = 0;
-        let mut outcome = Ok(());
-        for params in rows {
-            if !prepared.as_deref().is_some_and(|p| fits(p, &params)) {
-                if prepared.is_some() {
-                    self.forget_statements().await;
-                }
-                let types = params.iter().map(declared_type).collect::<Vec<_>>();
-                match self.prepare(sql, &types).await {
-                    Ok((server_types, _)) => prepared = Some(server_types),
-                    Err(e) => {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-            }
-            let args = match arguments(params) {
-                Ok(args) => args,
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            };
-            let result = sqlx::query_with(AssertSqlSafe(sql), args)
-                .persistent(true)
-                .execute(&mut self.conn)
-                .await;
-            match self.note(result) {
-                Ok(done) => total += done.rows_affected(),
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
+        if rows.is_empty() {
+            return Ok(0);
         }
-        if prepared.is_some() {
-            self.forget_statements().await;
+        if !self.in_transaction || !dialect::preparable(sql) {
+            return self.execute_many_by_row(sql, rows).await;
         }
-        outcome.map(|()| total)
+        let result = self.execute_many_in_bulk(sql, rows).await;
+        self.forget_statements().await;
+        result
     }
 
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {

@@ -35,6 +35,7 @@ use sqlx::Either;
 use super::dialect::{self, TempTableCursor};
 use super::sqlite_deadline::Deadline;
 use super::sqlite_guard::Guard;
+use super::sqlite_many;
 use super::{
     BatchError, BatchStage, Canceller, ConnectError, Connection, Cursor, DbError, Dialect,
     LockError, RowSet, RunLock, Session, Statement, Value,
@@ -324,21 +325,14 @@ impl Connection for SqliteBackend {
     }
 
     async fn execute_many(&mut self, sql: &str, rows: Vec<Vec<Value>>) -> Result<u64, DbError> {
-        // A guest statement: the guard explains what it refused.
-        let result: Result<u64, DbError> = async {
-            let mut total = 0;
-            let persistent = self.guard.is_on();
-            for params in rows {
-                let done = sqlx::query_with(AssertSqlSafe(sql), arguments(params)?)
-                    .persistent(persistent)
-                    .execute(&mut self.conn)
-                    .await?;
-                total += done.rows_affected();
-            }
-            Ok(total)
-        }
-        .await;
-        result.map_err(|e| self.guard.explain(e))
+        // A guest statement: the guard explains what it refused. One hop to
+        // the worker for all rows (see `sqlite_many`).
+        let busy_timeout = self.busy_timeout;
+        let result = match self.conn.lock_handle().await {
+            Ok(mut handle) => sqlite_many::execute_many(handle.as_raw_handle(), sql, rows),
+            Err(e) => Err(e.into()),
+        };
+        result.map_err(|e| self.guard.explain(explain_busy(busy_timeout, e)))
     }
 
     async fn execute_script(&mut self, sql: &str) -> Result<u64, DbError> {
