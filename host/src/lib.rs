@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod ops;
 pub mod plugins;
+pub mod progress;
 pub mod project;
 pub mod runtime;
 pub mod schema;

@@ -27,6 +27,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::graph::{Direction, GraphError, resolve_prefix};
 use crate::ledger::{HistoryEntry, Integrity, Ledger, Mismatch};
 use crate::migrate::{Applied, Migrator, graph_of};
+use crate::progress::Progress;
 use crate::project::{Files, NewRevision, Project};
 use crate::runtime::{ComponentCache, Runtime, RuntimeOptions};
 
@@ -49,6 +50,10 @@ pub struct Options {
     /// reach the server's files or programs (`--untrusted`; also on when
     /// `[runtime] untrusted = true`). Without it such a run only warns.
     pub untrusted: bool,
+    /// Told which revision of how many runs and how far each has come
+    /// (`upgrade` and `downgrade` online; see [`crate::progress`]). The
+    /// default logs a line as each revision starts.
+    pub progress: Progress,
 }
 
 impl Default for Options {
@@ -57,6 +62,7 @@ impl Default for Options {
             url: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             untrusted: false,
+            progress: Progress::default(),
         }
     }
 }
@@ -194,6 +200,7 @@ pub async fn migrate(
         Ok(m) => {
             m.dry_run(dry_run)
                 .untrusted(options.untrusted)
+                .progress(options.progress.clone())
                 .migrate(&runtime, direction, target)
                 .await
         }

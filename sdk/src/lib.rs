@@ -56,6 +56,37 @@
 //! PostgreSQL): the host never rewrites SQL. [`Dialect::placeholder`] helps a
 //! revision that must run on several databases.
 //!
+//! # Progress
+//!
+//! A long revision says how far it has come with [`log::progress`]`(done,
+//! total)`: `done` units of work (rows, usually) out of `total`, or `None`
+//! when the total is unknown. On a terminal `aludel upgrade` and `downgrade`
+//! turn the reports into a bar with rows done, rows per second and the time
+//! left (a spinner with the count and the rate without a total); without a
+//! terminal, into a log line at each tenth of the total and at least every
+//! 10 s; with `-q`, nothing. Reporting is cheap (the host keeps the latest
+//! report and draws at most 20 times a second), so once a batch is plenty
+//! and once a row does no harm:
+//!
+//! ```no_run
+//! use aludel_sdk::{db, log, Result};
+//!
+//! fn backfill() -> Result<()> {
+//!     let total = db::query("SELECT COUNT(*) FROM users", &[])?
+//!         .first()
+//!         .map(|row| row.get::<u64>(0))
+//!         .transpose()?;
+//!     let mut cursor = db::cursor("SELECT id, email FROM users", &[])?;
+//!     let mut done = 0;
+//!     while let Some(rows) = cursor.next_batch(10_000)? {
+//!         // … transform and write the batch …
+//!         done += rows.len() as u64;
+//!         log::progress(done, total);
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Errors
 //!
 //! Every fallible call returns [`Result`]. Any [`std::error::Error`] converts

@@ -21,6 +21,7 @@ mod mysql;
 mod offline;
 mod postgres;
 mod privileges;
+mod progress;
 mod python;
 mod sandbox;
 mod sqlite;

@@ -15,6 +15,7 @@ mod init;
 mod log;
 mod merge;
 mod offline;
+mod progress;
 mod report;
 mod resolve;
 mod revision;
@@ -179,7 +180,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::log_writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(verbose > 0)
@@ -198,6 +199,7 @@ impl Global {
             url: self.url.clone(),
             lock_timeout: Duration::from_secs(self.lock_timeout),
             untrusted: false,
+            progress: aludel::progress::Progress::default(),
         }
     }
 }

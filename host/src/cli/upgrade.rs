@@ -51,6 +51,7 @@ impl HowArgs {
         let project = super::open_project(global)?;
         let options = aludel::ops::Options {
             untrusted: self.untrusted,
+            progress: super::progress::observer(global),
             ..global.options()
         };
         let steps =

@@ -39,6 +39,7 @@ use crate::db::{Connection, Dialect};
 use crate::error::Error;
 use crate::graph::{Direction, Graph, Node};
 use crate::ledger::Ledger;
+use crate::progress::Progress;
 use crate::project::{Project, Revision};
 use crate::runtime::{Prepared, Stats};
 
@@ -94,6 +95,8 @@ pub struct Migrator<'a> {
     /// The transaction being run holds a revision with `foreign_keys =
     /// false`: it commits only if `PRAGMA foreign_key_check` finds nothing.
     check_foreign_keys: bool,
+    /// Told which revision runs and how far it has come.
+    progress: Progress,
 }
 
 /// Where a transaction begins: with its own BEGIN, inside the first batch
@@ -132,6 +135,7 @@ impl<'a> Migrator<'a> {
             plugins_prepared: HashMap::new(),
             untrusted: project.config.runtime.untrusted,
             check_foreign_keys: false,
+            progress: Progress::default(),
         })
     }
 
@@ -169,6 +173,13 @@ impl<'a> Migrator<'a> {
     /// outside a transaction.
     pub fn dry_run(mut self, on: bool) -> Self {
         self.dry_run = on;
+        self
+    }
+
+    /// Tells `progress` which revision of the plan runs, and how far each
+    /// has come (see [`crate::progress`]).
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
         self
     }
 

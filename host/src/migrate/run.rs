@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::graph::{Direction, Step};
 use crate::ledger::{FailedRevision, Outcome, head_changes, now_rfc3339};
 use crate::plugins;
+use crate::progress::RevisionStart;
 use crate::project::{Revision, Runner, TransactionMode, checksum};
 use crate::runtime::{FailedStateHook, Job, Prepared, Runtime};
 
@@ -206,7 +207,16 @@ impl Migrator<'_> {
             let mut after = group_heads.clone();
             plan[k].apply(&mut after);
             after.sort();
-            match self
+            let message = self.revision(&plan[k].revision).map(|r| r.message);
+            self.progress.revision_started(&RevisionStart {
+                index: k + 1,
+                count: plan.len(),
+                revision: &plan[k].revision,
+                message: message.as_deref().unwrap_or(""),
+                direction: plan[k].direction,
+                dry_run: self.dry_run,
+            });
+            let result = self
                 .run_step(
                     runtime,
                     &plan[k],
@@ -215,8 +225,10 @@ impl Migrator<'_> {
                     group.ends_of(k),
                     &after,
                 )
-                .await
-            {
+                .await;
+            self.progress
+                .revision_finished(&plan[k].revision, result.is_ok());
+            match result {
                 Ok(step) => {
                     plan[k].apply(&mut group_heads);
                     done.push(step);
@@ -487,22 +499,12 @@ impl Migrator<'_> {
         let revision = self.revision(&step.revision).map_err(|e| (e, Vec::new()))?;
         let started = Instant::now();
         let started_at = now_rfc3339();
-        tracing::info!(
-            "{} {} ({}){}",
-            match (step.direction, self.dry_run) {
-                (Direction::Upgrade, false) => "applying",
-                (Direction::Downgrade, false) => "reverting",
-                (Direction::Upgrade, true) => "applying (dry run)",
-                (Direction::Downgrade, true) => "reverting (dry run)",
-            },
-            revision.id,
-            revision.message,
-            if mode == TransactionMode::None && !self.dry_run {
-                ", outside a transaction"
-            } else {
-                ""
-            }
-        );
+        // Which revision starts is the run's observer's to say (see
+        // `Migrator::progress`); this is said however the run is shown,
+        // since a failure of such a revision cannot be rolled back.
+        if mode == TransactionMode::None && !self.dry_run {
+            tracing::info!("{} runs outside a transaction", revision.id);
+        }
 
         if let Some(script) = &self.offline {
             let parents = if revision.parents.is_empty() {
@@ -567,6 +569,7 @@ impl Migrator<'_> {
             own_tables: &own_tables,
             failed_state: failed_state.clone(),
             untrusted: self.untrusted,
+            progress: self.progress.clone(),
         };
         let conn = self.conn.take().expect("the migrator holds its connection");
         let (conn, writes, result) = runtime.run(component, &job, conn).await;

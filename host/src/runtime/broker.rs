@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::db::confine::Confinement;
 use crate::db::{self, Connection, DbError};
+use crate::progress::Progress;
 
 /// The most parameter rows one `execute-many` call may carry; the guest's
 /// list already sits in host memory, but a bound keeps one call's work and
@@ -139,6 +140,9 @@ pub struct Broker {
     confinement: Option<Confinement>,
     failed_state: Option<Arc<FailedStateHook>>,
     caps: Caps,
+    /// Where the revision's progress goes (`progress.report`, and the
+    /// host's own reports for it).
+    progress: Progress,
 }
 
 impl Broker {
@@ -155,6 +159,7 @@ impl Broker {
             confinement: None,
             failed_state: None,
             caps: Caps::default(),
+            progress: Progress::default(),
         }
     }
 
@@ -174,6 +179,18 @@ impl Broker {
     pub fn capped(mut self, caps: Caps) -> Self {
         self.caps = caps;
         self
+    }
+
+    /// Tells `progress` how far the revision has come.
+    pub fn reporting_to(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The observer of the run: `report(done, total)` says how far the
+    /// revision has come, whoever counts (the guest, or the host for it).
+    pub fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     pub fn revision(&self) -> &str {

@@ -234,11 +234,7 @@ impl log::Host for HostState {
 
 impl progress::Host for HostState {
     async fn report(&mut self, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
-        let revision = self.broker.revision();
-        match total {
-            Some(total) => tracing::debug!(%revision, "progress {done}/{total}"),
-            None => tracing::debug!(%revision, "progress {done}"),
-        }
+        self.broker.progress().report(done, total);
         Ok(())
     }
 }

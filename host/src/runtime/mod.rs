@@ -31,6 +31,7 @@ pub use cache::{ComponentCache, Origin};
 use crate::db::confine::Confinement;
 use crate::db::{Canceller, Connection, DbError};
 use crate::graph::Direction;
+use crate::progress::Progress;
 use bindings::{Migration, MigrationPre, types};
 use broker::Broker;
 use host::HostState;
@@ -198,6 +199,8 @@ pub struct Job<'a> {
     pub failed_state: Option<Arc<FailedStateHook>>,
     /// `--untrusted`: SQL the judge cannot read is refused (MySQL).
     pub untrusted: bool,
+    /// Where the revision's progress reports go.
+    pub progress: Progress,
 }
 
 /// The engine, linker and caches of one process.
@@ -423,7 +426,8 @@ impl Runtime {
             Broker::new(conn, &revision)
                 .confined(Confinement::new(dialect, job.own_tables).untrusted(job.untrusted))
                 .recording_failure(job.failed_state.clone())
-                .capped(Caps::for_memory_limit(self.options.memory_limit)),
+                .capped(Caps::for_memory_limit(self.options.memory_limit))
+                .reporting_to(job.progress.clone()),
         );
         state.output = budget.clone();
         let mut store = Store::new(&self.engine, state);
