@@ -7,6 +7,7 @@ mod autogen;
 mod branches;
 mod c;
 mod cache;
+mod contract;
 mod e2e;
 mod failures;
 mod guarantees;
