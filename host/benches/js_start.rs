@@ -56,6 +56,7 @@ async fn run(
         own_tables: &[],
         failed_state: None,
         untrusted: false,
+        batching: None,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut conn = conn;

@@ -178,6 +178,7 @@ async fn run_dir(
         own_tables: &[],
         failed_state: None,
         untrusted: false,
+        batching: None,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut owned = conn.take().expect("connection");

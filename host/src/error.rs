@@ -48,6 +48,22 @@ pub enum Error {
     },
     #[error("{}", unresolved_message(.0))]
     Unresolved(Vec<FailedRevision>),
+    /// A batched revision stopped after committing some of its batches
+    /// (docs/backfills.md).
+    #[error(
+        "{source}\n  revision {revision} had committed {batches} batch(es) ({rows} rows) before it \
+         stopped, up to position {position}; they stay committed. The next `aludel {verb}` \
+         resumes after that position; `aludel resolve {revision} --rolled-back` discards it \
+         (once you have undone those batches), and the revision starts over"
+    )]
+    BatchesKept {
+        source: Box<Error>,
+        revision: String,
+        verb: &'static str,
+        batches: u64,
+        rows: u64,
+        position: String,
+    },
     #[error(
         "revision {0} has no unresolved failure: `aludel resolve` is for revisions that failed part-way"
     )]

@@ -4,6 +4,7 @@
 
 mod audit;
 mod autogen;
+mod backfills;
 mod branches;
 mod c;
 mod cache;

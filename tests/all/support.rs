@@ -19,6 +19,8 @@ pub struct Fixtures {
     pub hostile: PathBuf,
     /// Built against the frozen aludel:migration@0.1.0, without the SDK.
     pub contract_v0_1: PathBuf,
+    /// A batched backfill over `backfill_items` (transaction = "batched").
+    pub backfill: PathBuf,
 }
 
 fn workspace_root() -> PathBuf {
@@ -56,6 +58,7 @@ pub fn fixtures() -> &'static Fixtures {
             seed: out.join("seed.wasm"),
             hostile: out.join("hostile.wasm"),
             contract_v0_1: out.join("contract_v0_1.wasm"),
+            backfill: out.join("backfill.wasm"),
         }
     })
 }

@@ -27,6 +27,7 @@ use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
+pub use batched::Batching;
 pub use broker::{Caps, FailedStateHook, Stats};
 pub use cache::{ComponentCache, Origin};
 
@@ -207,6 +208,8 @@ pub struct Job<'a> {
     pub failed_state: Option<Arc<FailedStateHook>>,
     /// `--untrusted`: SQL the judge cannot read is refused (MySQL).
     pub untrusted: bool,
+    /// A batched revision's batches (`transaction = "batched"`), online.
+    pub batching: Option<Batching>,
 }
 
 /// The engine, linker and caches of one process.
@@ -445,6 +448,7 @@ impl Runtime {
                 .capped(Caps::for_memory_limit(self.options.memory_limit)),
         );
         state.output = budget.clone();
+        state.batches = job.batching.clone().map(batched::Batches::new);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let ticks = self.options.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
@@ -528,7 +532,10 @@ impl Runtime {
                     revision: revision.clone(),
                     message,
                 }),
-                (None, Ok(())) => Ok(data.broker.stats()),
+                (None, Ok(())) => Ok(Stats {
+                    batches: data.batches.as_ref().map_or(0, |b| b.committed),
+                    ..data.broker.stats()
+                }),
             },
         };
         let mut broker = store.into_data().broker;
