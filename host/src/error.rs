@@ -230,7 +230,13 @@ fn step_note(
     partial: bool,
 ) -> String {
     let abandoned = matches!(source, Error::Run(RunError::Abandoned { .. }));
-    let mut note = if partial {
+    let batched = matches!(source, Error::BatchesKept { .. });
+    let mut note = if partial && batched {
+        format!(
+            "\n  revision {revision} is recorded as failed: a run whose plan does not take it up \
+             again refuses until it is resolved (see `aludel resolve`)"
+        )
+    } else if partial {
         format!(
             "\n  revision {revision} failed part-way and what it applied could not be rolled back: \
              it is recorded as failed, and every run refuses until it is resolved (see `aludel resolve`)"

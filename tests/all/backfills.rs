@@ -157,6 +157,10 @@ fn a_failing_batch_keeps_the_batches_before_it_and_the_next_run_resumes_after_th
         stderr.contains("The next `aludel upgrade` resumes"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("a run whose plan does not take it up again refuses"),
+        "{stderr}"
+    );
     let mut expected = vec![1; 50];
     expected.extend(vec![0; ROWS - 50]);
     assert_eq!(counters(&p), expected, "the failed batch rolled back whole");
@@ -171,6 +175,11 @@ fn a_failing_batch_keeps_the_batches_before_it_and_the_next_run_resumes_after_th
     assert!(status.stderr.contains("it failed: "), "{}", status.stderr);
     let log = p.ok(&["log", "--revision", FILL]);
     assert!(log.contains("failed"), "{log}");
+
+    // A plan that does not take it up is refused, as for any failed revision.
+    let refused = p.fails(&["downgrade", "base"]);
+    assert!(refused.contains(FILL), "{refused}");
+    assert_eq!(p.versions(), vec![BASE]);
 
     // The next run resumes: the same failure again, nothing done twice.
     let again = p.fails(&["upgrade", "head"]);
