@@ -156,16 +156,22 @@ impl batches::Host for HostState {
             batches.batches,
             batches.rows
         );
+        let rows_so_far = batches.rows;
+        // The batched mode reports its progress by itself: rows committed.
+        super::bindings::progress::Host::report(self, rows_so_far, None).await?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        let conn = self.broker.connection();
         conn.begin()
             .await
             .map_err(|e| host("starting its next batch", e))?;
         conn.guest_statements(true)
             .await
             .map_err(|e| host("confining its next batch", e))?;
-        batches.since = Instant::now();
+        if let Some(batches) = self.batches.as_mut() {
+            batches.since = Instant::now();
+        }
         Ok(Ok(()))
     }
 }
