@@ -254,3 +254,32 @@ fn a_batch_table_without_batched_mode_is_refused_naming_the_fix() {
         "{stderr}"
     );
 }
+
+/// The time limit stops a batched revision like any failure: the batch
+/// under way is rolled back, the committed ones and their position stay,
+/// and a run with a longer limit resumes after them.
+#[test]
+fn a_batched_revision_stopped_by_its_time_limit_resumes_after_its_last_batch() {
+    // 20 batches with pauses: far longer than the limit.
+    let (p, _) = project(Backend::Sqlite, "", "size = 10\npause_ms = 400");
+    p.set_limits(3, 256);
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(stderr.contains("ran past its time limit"), "{stderr}");
+    assert!(
+        stderr.contains("The next `aludel upgrade` resumes"),
+        "{stderr}"
+    );
+    let at = positions(&p);
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert!(at[0][5].contains("ran past its time limit"), "{at:?}");
+    let rows_done: usize = at[0][3].parse().expect("rows");
+    let done = counters(&p);
+    assert_eq!(done.iter().filter(|&&c| c == 1).count(), rows_done);
+    assert!(done.iter().all(|&c| c == 0 || c == 1), "{done:?}");
+
+    p.set_limits(600, 256);
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(counters(&p), vec![1; ROWS]);
+    assert_eq!(p.versions(), vec![FILL]);
+    assert!(positions(&p).is_empty());
+}
