@@ -57,6 +57,7 @@ async fn run(
         failed_state: None,
         untrusted: false,
         progress: Default::default(),
+        batching: None,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut conn = conn;

@@ -179,6 +179,7 @@ async fn run_dir(
         failed_state: None,
         untrusted: false,
         progress: Default::default(),
+        batching: None,
     };
     // Inside a transaction, as the migrator runs a revision.
     let mut owned = conn.take().expect("connection");

@@ -48,6 +48,22 @@ pub enum Error {
     },
     #[error("{}", unresolved_message(.0))]
     Unresolved(Vec<FailedRevision>),
+    /// A batched revision stopped after committing some of its batches
+    /// (docs/backfills.md).
+    #[error(
+        "{source}\n  revision {revision} had committed {batches} batch(es) ({rows} rows) before it \
+         stopped, up to position {position}; they stay committed. The next `aludel {verb}` \
+         resumes after that position; `aludel resolve {revision} --rolled-back` discards it \
+         (once you have undone those batches), and the revision starts over"
+    )]
+    BatchesKept {
+        source: Box<Error>,
+        revision: String,
+        verb: &'static str,
+        batches: u64,
+        rows: u64,
+        position: String,
+    },
     #[error(
         "revision {0} has no unresolved failure: `aludel resolve` is for revisions that failed part-way"
     )]
@@ -214,7 +230,13 @@ fn step_note(
     partial: bool,
 ) -> String {
     let abandoned = matches!(source, Error::Run(RunError::Abandoned { .. }));
-    let mut note = if partial {
+    let batched = matches!(source, Error::BatchesKept { .. });
+    let mut note = if partial && batched {
+        format!(
+            "\n  revision {revision} is recorded as failed: a run whose plan does not take it up \
+             again refuses until it is resolved (see `aludel resolve`)"
+        )
+    } else if partial {
         format!(
             "\n  revision {revision} failed part-way and what it applied could not be rolled back: \
              it is recorded as failed, and every run refuses until it is resolved (see `aludel resolve`)"

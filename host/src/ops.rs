@@ -368,6 +368,18 @@ pub async fn current(project: &Project, options: &Options) -> Result<Vec<String>
         .await
 }
 
+/// The positions of batched revisions that have committed batches and not
+/// finished (docs/backfills.md). Reads only.
+pub async fn batch_positions(
+    project: &Project,
+    options: &Options,
+) -> Result<Vec<crate::ledger::batches::Position>, Error> {
+    let mut conn = connect(project, options).await?;
+    crate::ledger::batches::list(conn.as_mut(), &project.config.version_table)
+        .await
+        .map_err(|e| Error::database("reading the batch positions", e))
+}
+
 /// Which rows of the audit log `log` shows.
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {

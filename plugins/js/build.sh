@@ -24,7 +24,7 @@ if [ ! -x "$tools/node_modules/.bin/componentize-qjs" ] \
 fi
 
 # Stage the inputs: the plugin, the SDK, the plugin world with its WASI
-# dependencies and the frozen aludel:migration package.
+# dependencies and the current aludel:migration package.
 rm -rf "$stage.new"
 mkdir -p "$stage.new/wit/deps/migration"
 cp "$here/src/plugin.js" "$stage.new/plugin.js"

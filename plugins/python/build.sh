@@ -33,7 +33,7 @@ tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 "$venv/bin/componentize-py" \
     --wit-path "$root/wit" \
-    --world aludel:migration/migration@0.1.0 \
+    --world aludel:migration/migration@0.2.0 \
     componentize \
     --python-path "$root/sdk/python" \
     --python-path "$here" \

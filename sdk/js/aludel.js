@@ -19,9 +19,10 @@
 // revision catches it; an exception escaping `upgrade`/`downgrade` becomes
 // the revision's error text.
 
-import * as raw from "aludel:migration/database@0.1.0";
-import * as rawLog from "aludel:migration/log@0.1.0";
-import * as rawProgress from "aludel:migration/progress@0.1.0";
+import * as raw from "aludel:migration/database@0.2.0";
+import * as rawBatches from "aludel:migration/batches@0.2.0";
+import * as rawLog from "aludel:migration/log@0.2.0";
+import * as rawProgress from "aludel:migration/progress@0.2.0";
 import * as preopens from "wasi:filesystem/preopens@0.2.12";
 import * as environment from "wasi:cli/environment@0.2.12";
 
@@ -338,6 +339,37 @@ export const db = {
   /** Runs SQL text holding several statements; no parameters. */
   executeScript(sql) {
     dbCall(() => raw.executeScript(sql));
+  },
+  /** The rows of `sql` in arrays of `size` rows (the revision's `[batch]
+   * size` when omitted), in order of the unique column `key`, for a
+   * revision with `transaction = "batched"` (docs/backfills.md):
+   *
+   *     for (const batch of db.batches("SELECT id, email FROM users", { key: "id", size: 10000 })) { ... }
+   *
+   * Each batch is committed, with its last key as the position, when the
+   * next one is asked for; the last commits with the version-table change.
+   * After a failure the next run starts after the last committed position. */
+  *batches(sql, { key, size } = {}) {
+    if (typeof key !== "string") throw new TypeError("db.batches needs { key: \"<column>\" }");
+    const limit = Math.max(1, size == null ? Number(rawBatches.batchSize()) : Number(size));
+    // A raw WIT value: handed back to the host as it came.
+    let position = rawBatches.resumePosition();
+    if (position === undefined) position = null;
+    for (;;) {
+      const where = position === null ? "" : ` WHERE ${key} > ${db.placeholder(1)}`;
+      const params = position === null ? [] : [position];
+      const set = dbCall(() =>
+        raw.query(`SELECT * FROM (${sql}) AS aludel_batch${where} ORDER BY ${key} LIMIT ${limit}`, params),
+      );
+      if (set.rows.length === 0) return;
+      const at = set.columns.indexOf(key);
+      if (at < 0) throw new Error(`db.batches: the query has no column "${key}" to page by; its columns are ${set.columns.join(", ")}`);
+      position = set.rows[set.rows.length - 1][at];
+      yield makeRows(set.columns, set.rows);
+      // The caller is done with the batch: commit it.
+      const done = set.rows.length;
+      dbCall(() => rawBatches.commitBatch(position, done));
+    }
   },
 };
 

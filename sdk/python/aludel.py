@@ -36,13 +36,14 @@ import json as _json
 import uuid as _uuid
 
 from componentize_py_types import Err as _Err
+from wit_world.imports import batches as _batches
 from wit_world.imports import database as _database
 from wit_world.imports import log as _log
 from wit_world.imports import progress as _progress
 from wit_world.imports import types as _t
 
 __all__ = [
-    "Context", "Cursor", "DbError", "Dialect", "Error", "Json", "Row", "Rows",
+    "Batches", "Context", "Cursor", "DbError", "Dialect", "Error", "Json", "Row", "Rows",
     "db", "log", "progress",
 ]
 
@@ -297,6 +298,48 @@ class Cursor:
         return None
 
 
+class Batches:
+    """What :meth:`_Db.batches` returns: an iterator of :class:`Rows`, keyset
+    paginated as ``SELECT * FROM (<sql>) AS aludel_batch WHERE <key> > ?
+    ORDER BY <key> LIMIT <size>``."""
+
+    def __init__(self, sql, key, size=None):
+        self._sql = sql
+        self._key = key
+        self._size = max(1, int(size) if size is not None else _batches.batch_size())
+        # A raw WIT value: handed back to the host as it came.
+        self._position = _batches.resume_position()
+        self._pending = None
+        self._done = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
+        if self._pending is not None:
+            _call(_batches.commit_batch, self._position, self._pending)
+            self._pending = None
+        if self._position is None:
+            where, params = "", []
+        else:
+            where = f" WHERE {self._key} > {db.dialect().placeholder(1)}"
+            params = [self._position]
+        sql = (f"SELECT * FROM ({self._sql}) AS aludel_batch{where} "
+               f"ORDER BY {self._key} LIMIT {self._size}")
+        rs = _call(_database.query, sql, params)
+        if not rs.rows:
+            self._done = True
+            raise StopIteration
+        if self._key not in rs.columns:
+            raise Error(f"db.batches: the query has no column {self._key!r} to page by; "
+                        f"its columns are {rs.columns!r}")
+        self._position = rs.rows[-1][rs.columns.index(self._key)]
+        self._pending = len(rs.rows)
+        return Rows(rs.columns, _rows(rs.columns, rs.rows))
+
+
 class Dialect:
     """Which database the revision runs against: ``db.dialect().name`` is
     ``"sqlite"``, ``"postgresql"`` or ``"mysql"``."""
@@ -362,6 +405,22 @@ class _Db:
     def execute_script(self, sql):
         """Runs SQL text that may hold several statements, without parameters."""
         _call(_database.execute_script, sql)
+
+    def batches(self, sql, key, size=None):
+        """The rows of ``sql`` in :class:`Rows` of ``size`` (the revision's
+        ``[batch] size`` when ``None``), in order of the unique column
+        ``key``, for a revision with ``transaction = "batched"``
+        (docs/backfills.md)::
+
+            for batch in db.batches("SELECT id, email FROM users", key="id", size=10_000):
+                db.execute_many("UPDATE users SET email = ? WHERE id = ?",
+                                [[r["email"].lower(), r["id"]] for r in batch])
+
+        Each batch is committed, with its last key as the position, when the
+        next one is asked for; the last commits with the version-table
+        change. After a failure the next run starts after the last
+        committed position."""
+        return Batches(sql, key, size)
 
 
 class _Log:

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub use crate::batches::{Batches, batches};
 use crate::bindings::aludel::migration::database as raw;
 use crate::{Error, Result, Row, Rows, Value};
 

@@ -97,6 +97,7 @@
 //!
 //! [aludel]: https://example.invalid/aludel
 
+mod batches;
 mod context;
 pub mod db;
 mod error;

@@ -195,7 +195,7 @@ fn a_component_of_the_wrong_world_is_refused() {
         &[
             &format!("revision {BAD}"),
             "wrong world",
-            "aludel:migration/revision@0.1.0",
+            "aludel:migration/revision@0.2.0",
         ],
     );
 }

@@ -254,3 +254,67 @@ fn a_js_exception_is_an_error_naming_the_revision_and_the_database_is_unchanged(
     assert!(stderr.contains("missing_table"), "{stderr}");
     assert_eq!(p.dump(), before);
 }
+
+/// `db.batches` of the JavaScript SDK in a batched revision: a failed batch
+/// keeps the ones before it, and the fixed revision resumes after them, so
+/// every row's counter ends at exactly 1; its downgrade is batched too.
+#[test]
+fn a_js_backfill_resumes_after_a_failed_batch_and_does_every_row_once() {
+    const BASE: &str = "jsbf00000001";
+    const FILL: &str = "jsbf00000002";
+    const N: usize = 100;
+    let p = TestProject::new();
+    let values: Vec<String> = (1..=N).map(|i| format!("({i}, 0, 'name{i}')")).collect();
+    p.sql_revision(
+        BASE,
+        None,
+        &format!(
+            "CREATE TABLE backfill_items (id INTEGER PRIMARY KEY, counter INTEGER NOT NULL, \
+             name TEXT NOT NULL);\nINSERT INTO backfill_items VALUES {};\n",
+            values.join(", ")
+        ),
+        "DROP TABLE backfill_items;\n",
+    );
+    let dir = js_revision(
+        &p,
+        FILL,
+        Some(BASE),
+        include_str!("../fixtures/js/backfill.js"),
+    );
+    let manifest = |args: &str| {
+        format!(
+            "transaction = \"batched\"\nid = \"{FILL}\"\nparents = [\"{BASE}\"]\n\
+             message = \"js backfill\"\nplugin = \"js\"\n\n[args]\n{args}\n\n\
+             [batch]\nsize = 10\n"
+        )
+    };
+    std::fs::write(dir.join("revision.toml"), manifest("fail_at = \"55\"")).unwrap();
+    let counters = || -> Vec<i64> {
+        p.query("SELECT counter FROM backfill_items ORDER BY id")
+            .into_iter()
+            .map(|r| r[0].parse().unwrap())
+            .collect()
+    };
+
+    let stderr = p.fails(&["upgrade", "head"]);
+    assert!(
+        stderr.contains("deliberate failure in the batch holding id 55"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("had committed 5 batch(es) (50 rows)"),
+        "{stderr}"
+    );
+    let mut expected = vec![1; 50];
+    expected.extend(vec![0; N - 50]);
+    assert_eq!(counters(), expected);
+
+    std::fs::write(dir.join("revision.toml"), manifest("")).unwrap();
+    p.ok(&["upgrade", "head"]);
+    assert_eq!(counters(), vec![1; N]);
+    assert_eq!(p.versions(), vec![FILL]);
+    assert!(p.query("SELECT * FROM aludel_version_batches").is_empty());
+
+    p.ok(&["downgrade", BASE]);
+    assert_eq!(counters(), vec![0; N]);
+}

@@ -4,10 +4,12 @@
 
 mod audit;
 mod autogen;
+mod backfills;
 mod branches;
 mod bulk;
 mod c;
 mod cache;
+mod contract;
 mod e2e;
 mod failures;
 mod guarantees;

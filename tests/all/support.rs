@@ -17,6 +17,10 @@ pub struct Fixtures {
     pub not_a_revision: PathBuf,
     pub seed: PathBuf,
     pub hostile: PathBuf,
+    /// Built against the frozen aludel:migration@0.1.0, without the SDK.
+    pub contract_v0_1: PathBuf,
+    /// A batched backfill over `backfill_items` (transaction = "batched").
+    pub backfill: PathBuf,
 }
 
 fn workspace_root() -> PathBuf {
@@ -53,6 +57,8 @@ pub fn fixtures() -> &'static Fixtures {
             not_a_revision: out.join("not-a-revision.wasm"),
             seed: out.join("seed.wasm"),
             hostile: out.join("hostile.wasm"),
+            contract_v0_1: out.join("contract_v0_1.wasm"),
+            backfill: out.join("backfill.wasm"),
         }
     })
 }

@@ -37,5 +37,24 @@ pub async fn run(args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
     if current.is_empty() {
         eprintln!("the database is at base: no revision applied");
     }
+    // Status, not data: on stderr, as the line above.
+    for at in aludel::ops::batch_positions(&project, &global.options()).await? {
+        let verb = match at.direction {
+            aludel::graph::Direction::Upgrade => "upgrade",
+            aludel::graph::Direction::Downgrade => "downgrade",
+        };
+        eprintln!(
+            "revision {} is part-way through its batched {verb}: {} batch(es), {} rows committed, \
+             up to position {} ({}); the next `aludel {verb}` resumes it",
+            at.revision,
+            at.batches,
+            at.rows,
+            aludel::ledger::batches::position_to_json(&at.position),
+            match &at.failure {
+                Some(f) => format!("it failed: {}", aludel::escape::controls(f)),
+                None => "its run was interrupted or is under way".to_string(),
+            }
+        );
+    }
     Ok(())
 }

@@ -16,6 +16,7 @@
 //! through [`crate::db`]'s quoting and placeholders.
 
 pub mod audit;
+pub mod batches;
 pub mod chain;
 mod deep;
 pub mod failed;
@@ -47,6 +48,17 @@ pub fn own_tables(version_table: &str) -> [String; 4] {
         history::artifacts_table(version_table),
         failed::table_for(version_table),
     ]
+}
+
+/// Every table of aludel's that a revision's statements must not name or
+/// write: [`own_tables`] and the positions of batched revisions. The
+/// positions change between a batched revision's commits, so the history
+/// row's check after a revision (`guard`) does not count them; the
+/// statement judge and SQLite's authorizer keep revisions away from them.
+pub fn protected_tables(version_table: &str) -> Vec<String> {
+    let mut tables = own_tables(version_table).to_vec();
+    tables.push(batches::table_for(version_table));
+    tables
 }
 
 /// Who runs aludel: what the audit log records of each row's author.

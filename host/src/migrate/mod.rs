@@ -22,6 +22,7 @@
 //! `verify` (verify, accept, the check before a run), `stored` (revisions
 //! rebuilt from their archives).
 
+mod batched;
 pub mod plan;
 mod records;
 mod resolve;
@@ -121,7 +122,9 @@ pub enum End {
 impl<'a> Migrator<'a> {
     /// A migrator over `conn`, a connection to the project's database.
     pub fn new(project: &'a Project, mut conn: Box<dyn Connection>) -> Result<Self, Error> {
-        conn.protect_tables(&crate::ledger::own_tables(&project.config.version_table));
+        conn.protect_tables(&crate::ledger::protected_tables(
+            &project.config.version_table,
+        ));
         Ok(Migrator {
             graph: graph_of(project)?,
             ledger: Ledger::new(project.config.version_table.clone()),

@@ -12,7 +12,9 @@
 //!   trips a revision, as many as its SQL alone would take. The first
 //!   transaction begins on its own, so that the heads are checked before
 //!   anything is written. MySQL (DDL commits implicitly), dry runs and
-//!   offline scripts keep begin, revision, records, commit.
+//!   offline scripts keep begin, revision, records, commit, and so does a
+//!   batched revision (its batches commit as it runs; the version table
+//!   changes with the last).
 
 use std::ops::Range;
 
@@ -84,8 +86,13 @@ pub fn groups(modes: &[TransactionMode], setting: Setting) -> Vec<Group> {
             }
         }
         let in_transaction = mode != TransactionMode::None || setting.dry_run;
-        let fold =
-            in_transaction && !setting.dry_run && !setting.offline && setting.transactional_ddl;
+        // A batched revision commits before it ends: its version-table
+        // change must wait for the last batch, not ride in the first.
+        let fold = in_transaction
+            && !setting.dry_run
+            && !setting.offline
+            && setting.transactional_ddl
+            && mode != TransactionMode::Batched;
         let begin = match (in_transaction, fold && start > 0) {
             (false, _) => Begin::Outside,
             (true, true) => Begin::InBody,
@@ -145,6 +152,20 @@ mod tests {
             }
         );
         assert!(!groups[0].ends_of(0).begin);
+    }
+
+    #[test]
+    fn a_batched_revision_begins_and_commits_on_its_own_with_nothing_folded() {
+        let groups = groups(&[Revision, TransactionMode::Batched, Revision], ONLINE);
+        assert_eq!(ranges(&groups), vec![0..1, 1..2, 2..3]);
+        let batched = &groups[1];
+        assert!(!batched.fold);
+        assert_eq!((batched.begin, batched.end), (Begin::Now, End::Commit));
+        // The one after it folds again: its BEGIN rides with its batch.
+        assert_eq!(
+            (groups[2].begin, groups[2].end),
+            (Begin::InBody, End::InBody)
+        );
     }
 
     #[test]

@@ -98,6 +98,12 @@ impl Migrator<'_> {
         }
         let (conn, ledger) = self.parts();
         ledger.clear_failure(conn, &failure.revision).await?;
+        // A batched revision resolved by hand does not resume: undone, it
+        // starts over; completed, it has nothing left to do.
+        let table = self.ledger.sql_table().to_string();
+        crate::ledger::batches::discard(self.conn(), &table, &failure.revision)
+            .await
+            .map_err(|e| Error::database("discarding the batch position", e))?;
         Ok(())
     }
 }

@@ -67,6 +67,7 @@ impl Migrator<'_> {
         mut heads: Vec<String>,
         plan: Vec<Step>,
     ) -> Result<Vec<Applied>, Error> {
+        self.prepare_batched(&plan).await?;
         self.refuse_if_failed().await?;
         // Compile and link everything first: a broken component is found
         // before the database is touched at all.
@@ -272,8 +273,16 @@ impl Migrator<'_> {
         } else {
             false
         };
-        let partial =
-            failure.ended || implicit_commit || (!failure.writes.is_empty() && !in_transaction);
+        let mut failure = failure;
+        let mut batches_kept = false;
+        if group.mode == TransactionMode::Batched && online {
+            let error = std::mem::replace(&mut failure.error, Error::Internal(String::new()));
+            (failure.error, batches_kept) = self.batches_kept(step, error).await;
+        }
+        let partial = failure.ended
+            || implicit_commit
+            || batches_kept
+            || (!failure.writes.is_empty() && !in_transaction);
         if !partial && !in_transaction && online {
             // The failed state recorded before the body: nothing stands.
             let (conn, ledger) = self.parts();
@@ -281,7 +290,6 @@ impl Migrator<'_> {
                 tracing::error!("cannot clear the failed state of {}: {e}", step.revision);
             }
         }
-        let mut failure = failure;
         if failure.ended
             && !matches!(&failure.error, Error::Database { source, .. } if source.is_transaction_ended())
         {
@@ -363,7 +371,7 @@ impl Migrator<'_> {
         Ok(out)
     }
 
-    fn mode_of(&mut self, id: &str) -> Result<TransactionMode, Error> {
+    pub(super) fn mode_of(&mut self, id: &str) -> Result<TransactionMode, Error> {
         let revision = self.revision(id)?;
         let mode = revision
             .transaction
@@ -555,9 +563,13 @@ impl Migrator<'_> {
         let view = checksum::guest_view_of(&files, gaps, &revision.shown_dir())
             .map_err(|e| (e.into(), Vec::new()))?;
         drop(files);
-        let own_tables = crate::ledger::own_tables(self.ledger.version_table());
+        let own_tables = crate::ledger::protected_tables(self.ledger.version_table());
         let failed_state = self
             .failed_state_first(step, mode)
+            .await
+            .map_err(|e| (e, Vec::new()))?;
+        let batching = self
+            .batching_of(&revision, step.direction, mode)
             .await
             .map_err(|e| (e, Vec::new()))?;
         let job = Job {
@@ -570,6 +582,7 @@ impl Migrator<'_> {
             failed_state: failed_state.clone(),
             untrusted: self.untrusted,
             progress: self.progress.clone(),
+            batching,
         };
         let conn = self.conn.take().expect("the migrator holds its connection");
         let (conn, writes, result) = runtime.run(component, &job, conn).await;
@@ -609,6 +622,10 @@ impl Migrator<'_> {
                 artifact: false,
                 guard: None,
             });
+        }
+        if mode == TransactionMode::Batched && self.offline.is_none() && !self.dry_run {
+            // Done: its position goes with the version-table change.
+            records.push(self.batches_done(&revision.id, step.direction));
         }
         if let Some(mut entry) = entry {
             entry.component_hash = Some(component.hash.clone());

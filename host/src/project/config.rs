@@ -73,6 +73,10 @@ pub enum TransactionMode {
     /// PostgreSQL's `CREATE INDEX CONCURRENTLY`. A revision that fails
     /// part-way is recorded as failed and must be resolved.
     None,
+    /// A batched backfill (revision.toml only): each `commit-batch` of the
+    /// revision commits, with its position; the version-table change
+    /// commits with the last batch (docs/backfills.md).
+    Batched,
 }
 
 impl TransactionMode {
@@ -81,6 +85,7 @@ impl TransactionMode {
             "revision" => Some(TransactionMode::Revision),
             "run" => Some(TransactionMode::Run),
             "none" => Some(TransactionMode::None),
+            "batched" => Some(TransactionMode::Batched),
             _ => None,
         }
     }
@@ -90,6 +95,7 @@ impl TransactionMode {
             TransactionMode::Revision => "revision",
             TransactionMode::Run => "run",
             TransactionMode::None => "none",
+            TransactionMode::Batched => "batched",
         }
     }
 }
@@ -184,7 +190,11 @@ impl Config {
             Some(v) => {
                 let text =
                     doc.string(&v, "database.transaction", "`transaction = \"revision\"`")?;
-                TransactionMode::parse(&text).ok_or_else(|| {
+                TransactionMode::parse(&text)
+                    // Batches are a property of one revision's code, not
+                    // of a project.
+                    .filter(|m| *m != TransactionMode::Batched)
+                    .ok_or_else(|| {
                     doc.invalid(
                         Some(&v),
                         "database.transaction",

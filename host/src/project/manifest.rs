@@ -29,9 +29,11 @@ pub struct Revision {
     pub runner: Runner,
     /// The `[args]` table as a JSON object, `{}` when absent.
     pub args: serde_json::Value,
-    /// `transaction = "none" | "revision" | "run"`: overrides
+    /// `transaction = "none" | "revision" | "run" | "batched"`: overrides
     /// `[database] transaction` for this revision.
     pub transaction: Option<super::TransactionMode>,
+    /// `[batch]`: the batch size and throttle of a batched revision.
+    pub batch: BatchSettings,
     /// `foreign_keys = false` (SQLite only): the revision's transaction runs
     /// with foreign-key enforcement off, as sqlite.org's table rebuild
     /// needs, and is checked with `PRAGMA foreign_key_check` before it
@@ -41,6 +43,29 @@ pub struct Revision {
     pub dir: PathBuf,
     /// The directory's name under `versions/`.
     pub dir_name: String,
+}
+
+/// `[batch]` of a revision with `transaction = "batched"`
+/// (docs/backfills.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Rows per batch, as the revision is told (`size`, 10,000 by default).
+    pub size: u32,
+    /// At most this many rows a second (`rows_per_second`): after a batch
+    /// the host waits until the batch's rows have taken that long.
+    pub rows_per_second: Option<u64>,
+    /// A pause after each committed batch (`pause_ms`), in milliseconds.
+    pub pause_ms: u64,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            size: 10_000,
+            rows_per_second: None,
+            pause_ms: 0,
+        }
+    }
 }
 
 /// What runs a revision.
@@ -379,12 +404,14 @@ pub fn parse_manifest(
                     Some(&v),
                     "transaction",
                     format!(
-                        "`transaction` = {text:?} is not a mode: use \"none\" for statements that cannot run in a transaction, or \"revision\" or \"run\""
+                        "`transaction` = {text:?} is not a mode: use \"none\" for statements that cannot run in a transaction, \"batched\" for a backfill that commits batch by batch, or \"revision\" or \"run\""
                     ),
                 )
             })
         })
         .transpose()?;
+
+    let batch = parse_batch(&doc, raw.batch, transaction)?;
 
     let foreign_keys = match raw.foreign_keys {
         None => true,
@@ -413,10 +440,82 @@ pub fn parse_manifest(
         runner,
         args,
         transaction,
+        batch,
         foreign_keys,
         dir,
         dir_name,
     })
+}
+
+/// `[batch]`: only beside `transaction = "batched"`, each key a positive
+/// integer.
+fn parse_batch(
+    doc: &TomlDoc<'_>,
+    raw: Option<Spanned<toml::Value>>,
+    transaction: Option<super::TransactionMode>,
+) -> Result<BatchSettings, ProjectError> {
+    let mut settings = BatchSettings::default();
+    let Some(v) = raw else {
+        return Ok(settings);
+    };
+    if transaction != Some(super::TransactionMode::Batched) {
+        return Err(doc.invalid(
+            Some(&v),
+            "batch",
+            "`[batch]` is for batched revisions: add `transaction = \"batched\"`, or remove `[batch]`",
+        ));
+    }
+    let toml::Value::Table(table) = v.get_ref() else {
+        return Err(doc.invalid(
+            Some(&v),
+            "batch",
+            "`batch` must be a table: write `[batch]` on its own line, then `size = 10000`",
+        ));
+    };
+    for (key, value) in table {
+        let number = match value {
+            toml::Value::Integer(n) if *n > 0 => *n,
+            toml::Value::Integer(0) if key == "pause_ms" => 0,
+            _ => {
+                return Err(doc.invalid(
+                    Some(&v),
+                    &format!("batch.{key}"),
+                    format!(
+                        "`batch.{key}` must be a positive integer, not {}",
+                        kind(value)
+                    ),
+                ));
+            }
+        };
+        match key.as_str() {
+            // A batch is one transaction's work, and the host and the guest
+            // hold it whole: a million rows is more than any backfill needs.
+            "size" => {
+                settings.size = u32::try_from(number)
+                    .ok()
+                    .filter(|n| *n <= 1_000_000)
+                    .ok_or_else(|| {
+                        doc.invalid(
+                            Some(&v),
+                            "batch.size",
+                            "`batch.size` must be at most 1000000 rows",
+                        )
+                    })?
+            }
+            "rows_per_second" => settings.rows_per_second = Some(number.unsigned_abs()),
+            "pause_ms" => settings.pause_ms = number.unsigned_abs(),
+            other => {
+                return Err(doc.invalid(
+                    Some(&v),
+                    &format!("batch.{other}"),
+                    format!(
+                        "`batch.{other}` is not a batch setting: use `size`, `rows_per_second` or `pause_ms`"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(settings)
 }
 
 fn parse_runner(
@@ -573,6 +672,7 @@ const MANIFEST_KEYS: &[&str] = &[
     "transaction",
     "foreign_keys",
     "[args]",
+    "[batch]",
 ];
 
 // Values are taken as raw TOML and checked by hand so that each error can
@@ -592,6 +692,7 @@ struct RawManifest {
     transaction: Option<Spanned<toml::Value>>,
     foreign_keys: Option<Spanned<toml::Value>>,
     args: Option<Spanned<toml::Value>>,
+    batch: Option<Spanned<toml::Value>>,
 }
 
 /// A TOML file being validated: its text (for line numbers) and the path

@@ -23,7 +23,7 @@ pub use checksum::{CHECKSUM_VERSION, Checksum, FileChange, Files};
 pub use config::{
     Config, ModelSource, ModelsConfig, RuntimeConfig, TransactionMode, resolve_sqlite_url,
 };
-pub use manifest::{Revision, Runner, parse_manifest};
+pub use manifest::{BatchSettings, Revision, Runner, parse_manifest};
 pub use template::{NewRevision, Operation, Operations, new_revision_id, sdk_dependency, slugify};
 
 /// The name of the configuration file at the root of a project.

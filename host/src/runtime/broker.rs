@@ -116,6 +116,8 @@ pub struct Stats {
     /// `EXECUTE`, `PREPARE`): after such a revision the host checks
     /// aludel's tables whole (`ledger::Ledger::deep_check`).
     pub unreadable: u64,
+    /// Batches a batched revision committed before its last (runtime::batched).
+    pub batches: u64,
 }
 
 /// Every statement of one revision goes through here.
@@ -209,6 +211,16 @@ impl Broker {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The connection, for the host's own statements between a batched
+    /// revision's batches (runtime::batched); never for the guest's.
+    pub(super) fn connection(&mut self) -> &mut dyn Connection {
+        self.conn.as_mut()
+    }
+
+    pub(super) fn has_open_cursors(&self) -> bool {
+        !self.cursors.is_empty()
     }
 
     #[cfg(test)] // the runtime never needs the count, only the cap does

@@ -35,6 +35,8 @@ pub struct HostState {
     pub(super) broker: Broker,
     /// Shared with the revision's stdout and stderr: what `log` may forward.
     pub(super) output: OutputBudget,
+    /// A batched revision's batches (`transaction = "batched"`).
+    pub(super) batches: Option<super::batched::Batches>,
 }
 
 impl HostState {
@@ -45,6 +47,7 @@ impl HostState {
             limits,
             broker,
             output: OutputBudget::default(),
+            batches: None,
         }
     }
 }

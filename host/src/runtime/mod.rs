@@ -8,11 +8,13 @@
 //! it traps, times out, exceeds its memory, returns `err`, or if any of its
 //! statements failed, even one whose error the guest ignored.
 
+mod batched;
 mod bindings;
 mod broker;
 mod cache;
 mod host;
 mod sandbox;
+mod v0_1;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use thiserror::Error;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
+pub use batched::Batching;
 pub use broker::{Caps, FailedStateHook, Stats};
 pub use cache::{ComponentCache, Origin};
 
@@ -84,8 +87,8 @@ pub enum LoadError {
     },
     #[error(
         "revision {revision}: {origin} is a component of the wrong world: {detail}\n  \
-         a revision must export aludel:migration/revision@0.1.0; build it with aludel-sdk \
-         or against the WIT package in wit/"
+         a revision must export aludel:migration/revision@0.2.0 (or the frozen @0.1.0); \
+         build it with aludel-sdk or against the WIT package in wit/"
     )]
     WrongWorld {
         revision: String,
@@ -175,9 +178,16 @@ fn abbreviate(sql: &str) -> String {
     format!("{} …", &sql[..end])
 }
 
+/// A component linked against the contract version it was built for.
+enum Pre {
+    Current(MigrationPre<HostState>),
+    /// Built against the frozen aludel:migration@0.1.0.
+    V0_1(bindings::v0_1::MigrationPre<HostState>),
+}
+
 /// A component compiled, linked and ready to instantiate.
 pub struct Prepared {
-    pre: MigrationPre<HostState>,
+    pre: Pre,
     /// SHA-256 of the component, hex.
     pub hash: String,
     pub origin: Origin,
@@ -201,6 +211,8 @@ pub struct Job<'a> {
     pub untrusted: bool,
     /// Where the revision's progress reports go.
     pub progress: Progress,
+    /// A batched revision's batches (`transaction = "batched"`), online.
+    pub batching: Option<Batching>,
 }
 
 /// The engine, linker and caches of one process.
@@ -266,6 +278,9 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Migration::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        // Every published version is served: a revision is an immutable
+        // artifact (wit/v0.1.0/README.md).
+        v0_1::add_to_linker(&mut linker)?;
 
         // One thread advances the epoch for every store of this engine.
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -344,12 +359,19 @@ impl Runtime {
         Ok(prepared)
     }
 
-    fn link(&self, component: &Component) -> Result<MigrationPre<HostState>, String> {
+    fn link(&self, component: &Component) -> Result<Pre, String> {
         let pre = self
             .linker
             .instantiate_pre(component)
             .map_err(|e| format!("{e:#}"))?;
-        MigrationPre::new(pre).map_err(|e| format!("{e:#}"))
+        match MigrationPre::new(pre.clone()) {
+            Ok(current) => Ok(Pre::Current(current)),
+            // The current version's error is the one worth showing: it is
+            // what a new component should be built against.
+            Err(e) => bindings::v0_1::MigrationPre::new(pre)
+                .map(Pre::V0_1)
+                .map_err(|_| format!("{e:#}")),
+        }
     }
 
     fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Prepared>>> {
@@ -430,6 +452,7 @@ impl Runtime {
                 .reporting_to(job.progress.clone()),
         );
         state.output = budget.clone();
+        state.batches = job.batching.clone().map(batched::Batches::new);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let ticks = self.options.timeout.as_millis() / EPOCH_TICK.as_millis() + 1;
@@ -453,11 +476,23 @@ impl Runtime {
             c.arm(deadline);
         }
         let guest = async {
-            let instance = prepared.pre.instantiate_async(&mut store).await?;
-            let api = instance.aludel_migration_revision();
-            match job.direction {
-                Direction::Upgrade => api.call_upgrade(&mut store, &ctx).await,
-                Direction::Downgrade => api.call_downgrade(&mut store, &ctx).await,
+            match &prepared.pre {
+                Pre::Current(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let api = instance.aludel_migration_revision();
+                    match job.direction {
+                        Direction::Upgrade => api.call_upgrade(&mut store, &ctx).await,
+                        Direction::Downgrade => api.call_downgrade(&mut store, &ctx).await,
+                    }
+                }
+                Pre::V0_1(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let api = instance.aludel_migration_revision();
+                    match job.direction {
+                        Direction::Upgrade => api.call_upgrade(&mut store, &ctx).await,
+                        Direction::Downgrade => api.call_downgrade(&mut store, &ctx).await,
+                    }
+                }
             }
         };
         let outcome = stop_in_the_database(guest, deadline, canceller.as_deref(), &revision).await;
@@ -501,7 +536,10 @@ impl Runtime {
                     revision: revision.clone(),
                     message,
                 }),
-                (None, Ok(())) => Ok(data.broker.stats()),
+                (None, Ok(())) => Ok(Stats {
+                    batches: data.batches.as_ref().map_or(0, |b| b.committed),
+                    ..data.broker.stats()
+                }),
             },
         };
         let mut broker = store.into_data().broker;
