@@ -145,7 +145,9 @@ fn main() {
                 };
                 let url = |db: &str| {
                     let url = match backend {
-                        Backend::Sqlite => format!("sqlite://{}", db_dir.path().join(db).display()),
+                        Backend::Sqlite => {
+                            format!("sqlite://{}.db", db_dir.path().join(db).display())
+                        }
                         Backend::Postgres => format!("{POSTGRES}/{db}"),
                         Backend::Mysql => format!("{MYSQL}/{db}"),
                     };
@@ -165,7 +167,7 @@ fn main() {
                 // The client's round trips during a run, through the proxy.
                 let turns = |since: u64| proxy.as_ref().map(|p| p.turns() - since);
                 let start = || proxy.as_ref().map_or(0, |p| p.turns());
-                let target = fresh("native.db").await;
+                let target = fresh("native").await;
                 let since = start();
                 let native = run_native(backend, &target).await;
                 let trips = turns(since);
@@ -174,9 +176,9 @@ fn main() {
                 for (lang, dir) in &projects {
                     let project = Project::open(&dir.join("aludel.toml")).expect("project opens");
                     // Compile once: a deployment's second run finds the cache warm.
-                    let warm = fresh(&format!("warm_{lang}.db")).await;
+                    let warm = fresh(&format!("warm_{lang}")).await;
                     run_aludel(&project, &warm).await;
-                    let target = fresh(&format!("{lang}.db")).await;
+                    let target = fresh(&format!("{lang}")).await;
                     let since = start();
                     let took = run_aludel(&project, &target).await;
                     let trips = turns(since);
@@ -317,7 +319,7 @@ async fn fresh_database(backend: Backend, name: &str, url: &str, rows: i64) {
                 .expect("connects");
             let load = format!(
                 "{create}; INSERT INTO users (id, email) SELECT i, '  User' || i || '@Example.COM ' \
-                 FROM generate_series(1, {rows}) AS i; VACUUM ANALYZE users"
+                 FROM generate_series(1, {rows}) AS i; ANALYZE users"
             );
             sqlx::raw_sql(AssertSqlSafe(load))
                 .execute(&mut c)
