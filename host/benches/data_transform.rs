@@ -178,7 +178,7 @@ fn main() {
                     // Compile once: a deployment's second run finds the cache warm.
                     let warm = fresh(&format!("warm_{lang}")).await;
                     run_aludel(&project, &warm).await;
-                    let target = fresh(&format!("{lang}")).await;
+                    let target = fresh(lang).await;
                     let since = start();
                     let took = run_aludel(&project, &target).await;
                     let trips = turns(since);
