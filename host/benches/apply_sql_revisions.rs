@@ -25,11 +25,11 @@
 //! memory file system: no fsync, so only the programs' own work is
 //! compared; `-- --only aludel` runs only aludel's rows, for a profiler).
 //!
-//! Measured on the 2-core development VM (shared with other builds, so
-//! expect drift between runs; the ratios of one run are the figures), 1,000
-//! revisions, databases in /dev/shm: see docs/runtime.md, "Hops to sqlx's
-//! worker thread", for the table before and after aludel ran its SQLite
-//! statements on the raw handle.
+//! On the 2-core development VM, shared with other builds, the per-round
+//! ratios of one run spread from 0.6x to 8.8x (2026-12-03): measure on a
+//! quiet machine, and read the CPU-time column, which other processes do
+//! not inflate. Targets (issue 13): aludel within 1.5x of the direct C API
+//! and faster than sqlx-cli.
 
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
