@@ -9,7 +9,7 @@
 //! Written with the portable statements of the [`Connection`] trait, as the
 //! failed state is.
 
-use crate::db::dialect::{is_missing_table, placeholders, quote};
+use crate::db::dialect::{is_missing_table, placeholders, quote, table_exists};
 use crate::db::{Connection, DbError, Dialect, Statement, Value};
 use crate::graph::Direction;
 
@@ -199,6 +199,17 @@ pub async fn discard(
     version_table: &str,
     revision: &str,
 ) -> Result<bool, DbError> {
+    // Asked first rather than tolerated after: `resolve` runs this in its
+    // transaction, which a missing table's error would abort on PostgreSQL.
+    let exists = table_exists(conn.dialect(), &table_for(version_table));
+    if conn
+        .query(&exists.sql, exists.params)
+        .await?
+        .rows
+        .is_empty()
+    {
+        return Ok(false);
+    }
     let s = clear_statement(conn.dialect(), version_table, revision, None);
     match conn.execute(&s.sql, s.params).await {
         Ok(n) => Ok(n > 0),
