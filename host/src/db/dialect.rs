@@ -334,12 +334,9 @@ pub(crate) fn bulk_literal(
     })
 }
 
-/// Whether PostgreSQL's `PREPARE` can hold the statement, judged on its
-/// first word after white space and comments: `SELECT`, `INSERT`,
-/// `UPDATE`, `DELETE`, `MERGE`, `VALUES`, and `WITH`, `TABLE` or a
-/// parenthesis that start one of them. Anything else keeps the
-/// round-trip-per-row path of `execute-many`, which runs every statement.
-pub(crate) fn preparable(sql: &str) -> bool {
+/// `sql` from its first character that is neither white space nor in a
+/// comment (`-- …` to the end of the line, `/* … */`).
+pub(crate) fn skip_blank(sql: &str) -> &str {
     let mut rest = sql.trim_start();
     loop {
         if let Some(after) = rest.strip_prefix("--") {
@@ -347,9 +344,18 @@ pub(crate) fn preparable(sql: &str) -> bool {
         } else if let Some(after) = rest.strip_prefix("/*") {
             rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
         } else {
-            break;
+            return rest;
         }
     }
+}
+
+/// Whether PostgreSQL's `PREPARE` can hold the statement, judged on its
+/// first word after white space and comments: `SELECT`, `INSERT`,
+/// `UPDATE`, `DELETE`, `MERGE`, `VALUES`, and `WITH`, `TABLE` or a
+/// parenthesis that start one of them. Anything else keeps the
+/// round-trip-per-row path of `execute-many`, which runs every statement.
+pub(crate) fn preparable(sql: &str) -> bool {
+    let rest = skip_blank(sql);
     if rest.starts_with('(') {
         return true;
     }

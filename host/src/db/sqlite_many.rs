@@ -17,7 +17,7 @@ use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 
-use super::{DbError, Value};
+use super::{DbError, Value, dialect};
 
 /// A prepared statement, finalized when dropped whatever happened.
 struct Prepared(NonNull<ffi::sqlite3_stmt>);
@@ -52,18 +52,11 @@ fn last_error(db: NonNull<ffi::sqlite3>) -> DbError {
 /// Whether SQL text left after a statement holds anything but white space
 /// and comments (a second statement, which `execute-many` does not run).
 fn holds_a_statement(tail: &str) -> bool {
-    let mut rest = tail.trim_start();
-    loop {
-        if let Some(after) = rest.strip_prefix("--") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else if let Some(after) = rest.strip_prefix(';') {
-            rest = after.trim_start();
-        } else {
-            return !rest.is_empty();
-        }
+    let mut rest = dialect::skip_blank(tail);
+    while let Some(after) = rest.strip_prefix(';') {
+        rest = dialect::skip_blank(after);
     }
+    !rest.is_empty()
 }
 
 /// Runs `sql` once per row of `rows`, in order, on the open handle `db`;
