@@ -631,6 +631,28 @@ mod tests {
         assert_eq!(stage(conn, true, &[4]).await, BatchStage::Commit);
     }
 
+    #[tokio::test]
+    async fn execute_many_names_a_row_of_the_wrong_width_and_refuses_sql_without_a_statement() {
+        let mut conn = database().await;
+        let rows = vec![
+            vec![Value::Integer(1)],
+            vec![Value::Integer(2), Value::Integer(3)],
+        ];
+        let e = conn
+            .execute_many("INSERT INTO t (id) VALUES (?)", rows)
+            .await
+            .expect_err("a row of two values for one placeholder");
+        assert_eq!(
+            e.message,
+            "row 2 of 2 of execute-many: the statement takes 1 parameters and the row has 2"
+        );
+        let e = conn
+            .execute_many("-- nothing\n", vec![Vec::new()])
+            .await
+            .expect_err("no statement");
+        assert!(e.message.contains("was given no statement"), "{e}");
+    }
+
     async fn count(conn: &mut dyn Connection) -> RowSet {
         conn.query("SELECT count(*) FROM t", Vec::new())
             .await
