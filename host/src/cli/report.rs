@@ -2,9 +2,9 @@
 
 use aludel::migrate::Applied;
 
-/// Progress, not data: to stderr; a dry run's steps are its result, so they
-/// go to stdout.
-pub(super) fn steps(steps: &[Applied], verb: &str, dry_run: bool) {
+/// Progress, not data: to stderr, and nothing with `-q`; a dry run's steps
+/// are its result, so they go to stdout whatever `-q` says.
+pub(super) fn steps(steps: &[Applied], verb: &str, dry_run: bool, quiet: bool) {
     if dry_run {
         for s in steps {
             println!(
@@ -12,7 +12,12 @@ pub(super) fn steps(steps: &[Applied], verb: &str, dry_run: bool) {
                 s.revision, s.stats.statements, s.stats.rows
             );
         }
-        eprintln!("dry run: everything was rolled back; the database is unchanged");
+        if !quiet {
+            eprintln!("dry run: everything was rolled back; the database is unchanged");
+        }
+        return;
+    }
+    if quiet {
         return;
     }
     if steps.is_empty() {

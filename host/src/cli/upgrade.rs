@@ -60,7 +60,7 @@ impl HowArgs {
             Direction::Upgrade => "applied",
             Direction::Downgrade => "reverted",
         };
-        super::report::steps(&steps, verb, self.dry_run);
+        super::report::steps(&steps, verb, self.dry_run, global.quiet);
         Ok(())
     }
 }
