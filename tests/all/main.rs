@@ -9,6 +9,7 @@ mod branches;
 mod bulk;
 mod c;
 mod cache;
+mod cli;
 mod contract;
 mod e2e;
 mod failures;

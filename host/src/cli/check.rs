@@ -4,16 +4,10 @@
 //! stdout), 2 when it could not compare.
 
 use aludel::autogen::{self, Against, Comparison};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+pub use super::format::Format;
 use super::{Exit, Global};
-
-#[derive(Debug, Clone, Copy, Default, ValueEnum)]
-pub enum Format {
-    #[default]
-    Text,
-    Json,
-}
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

@@ -6,19 +6,25 @@ use aludel::migrate::graph_of;
 use clap::Args;
 
 use super::Global;
-use super::format::{Line, entry, line};
+use super::format::{Format, Line, entry, json, line, print_json};
 
 #[derive(Debug, Args)]
 pub struct CurrentArgs {
     /// Every detail of each current revision.
     #[arg(long)]
     pub verbose: bool,
+    /// `json`: `{"revisions": [...], "part_way": [...]}` (docs/cli.md).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 pub async fn run(args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
     let graph = graph_of(&project)?;
     let current = aludel::ops::current(&project, &global.options()).await?;
+    if args.format == Format::Json {
+        return print_current_json(&project, &graph, &current, global).await;
+    }
     for id in &current {
         match graph.get(id) {
             Some(node) if args.verbose => println!("{}", entry(&project, &graph, node, &[])),
@@ -57,4 +63,37 @@ pub async fn run(args: CurrentArgs, global: &Global) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `current --format json`: the revisions the database is at (an id not in
+/// versions/ as `{"id": …, "in_versions": false}`), and every batched
+/// revision part-way through.
+async fn print_current_json(
+    project: &aludel::project::Project,
+    graph: &aludel::graph::Graph,
+    current: &[String],
+    global: &Global,
+) -> anyhow::Result<()> {
+    let revisions: Vec<_> = current
+        .iter()
+        .map(|id| match graph.get(id) {
+            Some(node) => json(project, graph, node, Some(current)),
+            None => serde_json::json!({ "id": id, "in_versions": false }),
+        })
+        .collect();
+    let part_way: Vec<_> = aludel::ops::batch_positions(project, &global.options())
+        .await?
+        .into_iter()
+        .map(|at| {
+            serde_json::json!({
+                "revision": at.revision,
+                "direction": at.direction.to_string(),
+                "batches": at.batches,
+                "rows": at.rows,
+                "position": aludel::ledger::batches::position_to_json(&at.position),
+                "failure": at.failure,
+            })
+        })
+        .collect();
+    print_json(&serde_json::json!({ "revisions": revisions, "part_way": part_way }))
 }

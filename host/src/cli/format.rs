@@ -109,3 +109,49 @@ pub fn entry(project: &Project, graph: &Graph, node: &Node, current: &[String]) 
     }
     out
 }
+
+/// `--format` of the commands that list revisions or comparisons: text for
+/// people (Alembic's layout), JSON for scripts (docs/cli.md has the shapes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One revision as `--format json` shows it: every fact the text forms
+/// show, under stable names. `current` is present only where the command
+/// knows it (`current`, `history --indicate-current`).
+pub fn json(
+    project: &Project,
+    graph: &Graph,
+    node: &Node,
+    current: Option<&[String]>,
+) -> serde_json::Value {
+    let id = &node.id;
+    let revision = project.revision(id);
+    let mut out = serde_json::json!({
+        "id": id,
+        "parents": node.parents,
+        "depends_on": node.depends_on,
+        "branch_labels": node.branch_labels,
+        "message": node.message,
+        "created": revision.and_then(|r| r.created.clone()),
+        "path": revision.map(|r| r.dir.display().to_string()),
+        "head": graph.is_head(id),
+        "branch_point": graph.is_branch_point(id),
+        "merge_point": graph.is_merge_point(id),
+        "children": graph.children(id),
+    });
+    if let Some(current) = current {
+        out["current"] = serde_json::Value::Bool(current.contains(id));
+    }
+    out
+}
+
+/// Prints a JSON value as every `--format json` does: pretty, one
+/// document on stdout.
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

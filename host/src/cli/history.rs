@@ -6,7 +6,7 @@ use aludel::migrate::graph_of;
 use clap::Args;
 
 use super::Global;
-use super::format::{Line, entry, line};
+use super::format::{Format, Line, entry, json, line, print_json};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -20,6 +20,9 @@ pub struct HistoryArgs {
     /// Mark the revisions the database is at with `(current)`.
     #[arg(short = 'i', long)]
     pub indicate_current: bool,
+    /// `json`: an array of revision objects, newest first (docs/cli.md).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 pub async fn run(args: HistoryArgs, global: &Global) -> anyhow::Result<()> {
@@ -50,6 +53,14 @@ pub async fn run(args: HistoryArgs, global: &Global) -> anyhow::Result<()> {
         .range(lower.as_deref(), upper.as_deref(), &current)
         .map_err(aludel::Error::from)?;
     let shown: &[String] = if args.indicate_current { &current } else { &[] };
+    if args.format == Format::Json {
+        let known = args.indicate_current.then_some(shown);
+        let list: Vec<_> = nodes
+            .into_iter()
+            .map(|node| json(&project, &graph, node, known))
+            .collect();
+        return print_json(&list.into());
+    }
     let what = Line {
         parents: true,
         labels: true,

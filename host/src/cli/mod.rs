@@ -5,6 +5,7 @@ mod accept;
 mod branches;
 mod build;
 mod check;
+mod completions;
 mod current;
 mod downgrade;
 mod drift;
@@ -36,7 +37,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "aludel",
     version,
-    about = "Database migrations as sandboxed WebAssembly components"
+    about = "Database migrations as sandboxed WebAssembly components",
+    after_help = "Examples:\n  aludel init && aludel revision -m \"create users\"\n  aludel upgrade head\n  aludel --url postgres://app@db.example/app current\n\nExit codes: 0 success, 1 failure (or differences, for check and drift), 2 a wrong command line (or could not compare); see docs/cli.md."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -74,41 +76,78 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new project: aludel.toml, versions/, templates/.
+    #[command(after_help = "Examples:\n  aludel init\n  aludel init myproject")]
     Init(init::InitArgs),
     /// Create a new revision from a template.
+    #[command(
+        after_help = "Examples:\n  aludel revision -m \"add users\"\n  aludel revision -m \"backfill emails\" --kind rust\n  aludel revision --autogenerate -m \"sync models\""
+    )]
     Revision(revision::RevisionArgs),
     /// Build revisions written in Rust into components.
+    #[command(after_help = "Examples:\n  aludel build\n  aludel build 3f1c0a9e2b71")]
     Build(build::BuildArgs),
     /// Apply revisions up to a target (default: head).
+    #[command(
+        after_help = "Examples:\n  aludel upgrade head\n  aludel upgrade +2\n  aludel upgrade head --dry-run\n  aludel upgrade head --sql > upgrade.sql"
+    )]
     Upgrade(upgrade::UpgradeArgs),
     /// Revert revisions down to a target.
+    #[command(
+        after_help = "Examples:\n  aludel downgrade -1\n  aludel downgrade base\n  aludel downgrade 3f1c0a9e2b71"
+    )]
     Downgrade(downgrade::DowngradeArgs),
     /// Show the revisions the database is at.
+    #[command(after_help = "Examples:\n  aludel current\n  aludel current --format json")]
     Current(current::CurrentArgs),
     /// List the revisions, newest first.
+    #[command(
+        after_help = "Examples:\n  aludel history\n  aludel history -r current: --indicate-current\n  aludel history --format json"
+    )]
     History(history::HistoryArgs),
     /// Show the heads: revisions nothing builds on.
+    #[command(after_help = "Examples:\n  aludel heads\n  aludel heads --format json")]
     Heads(heads::HeadsArgs),
     /// Show the branch points and the branches they start.
+    #[command(after_help = "Examples:\n  aludel branches --verbose")]
     Branches(branches::BranchesArgs),
     /// Show one revision in full.
+    #[command(
+        after_help = "Examples:\n  aludel show head\n  aludel show 3f1c --stored\n  aludel show heads --format json"
+    )]
     Show(show::ShowArgs),
     /// Create a revision that merges several into one.
+    #[command(after_help = "Examples:\n  aludel merge heads -m \"merge branches\"")]
     Merge(merge::MergeArgs),
     /// Set the version table to revisions without running them.
+    #[command(after_help = "Examples:\n  aludel stamp head\n  aludel stamp head --purge")]
     Stamp(stamp::StampArgs),
     /// Clear the failed state of a revision that failed part-way.
+    #[command(
+        after_help = "Examples:\n  aludel resolve 3f1c0a9e2b71 --rolled-back\n  aludel resolve 3f1c0a9e2b71 --applied"
+    )]
     Resolve(resolve::ResolveArgs),
     /// Show the audit log: every revision applied, reverted, stamped, failed or accepted.
+    #[command(
+        after_help = "Examples:\n  aludel log\n  aludel log --revision 3f1c --since 2026-01-31T00:00:00Z --format json"
+    )]
     Log(log::LogArgs),
     /// Check applied revisions against their recorded checksums.
+    #[command(after_help = "Examples:\n  aludel verify")]
     Verify(verify::VerifyArgs),
     /// Accept the changed directory of an applied revision (recorded in the audit log).
+    #[command(after_help = "Examples:\n  aludel accept 3f1c0a9e2b71\n  aludel accept --audit-log")]
     Accept(accept::AcceptArgs),
     /// Compare the models with the database (exit 1 if they differ).
+    #[command(after_help = "Examples:\n  aludel check\n  aludel check --dev --format json")]
     Check(check::CheckArgs),
     /// Compare the database with what its applied revisions produce (exit 1 on drift).
+    #[command(after_help = "Examples:\n  aludel drift\n  aludel drift --format json")]
     Drift(drift::DriftArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Examples:\n  aludel completions bash > ~/.local/share/bash-completion/completions/aludel\n  aludel completions zsh > \"${fpath[1]}/_aludel\"\n  aludel completions fish > ~/.config/fish/completions/aludel.fish"
+    )]
+    Completions(completions::CompletionsArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -132,6 +171,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accept(args) => block_on(accept::run(args, &global)),
         Command::Check(args) => block_on(check::run(args, &global)),
         Command::Drift(args) => block_on(drift::run(args, &global)),
+        Command::Completions(args) => completions::run(args),
     }
 }
 

@@ -6,7 +6,7 @@ use aludel::migrate::graph_of;
 use clap::Args;
 
 use super::Global;
-use super::format::entry;
+use super::format::{Format, entry, json, print_json};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -17,12 +17,16 @@ pub struct ShowArgs {
     /// ran (or was stamped or accepted), from the database.
     #[arg(long)]
     pub stored: bool,
+    /// `json`: an array of revision objects; with `--stored`, one object
+    /// with the stored files (docs/cli.md).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 pub async fn run(args: ShowArgs, global: &Global) -> anyhow::Result<()> {
     let project = super::open_project(global)?;
     if args.stored {
-        return show_stored(&args.revision, &project, global).await;
+        return show_stored(&args.revision, &project, global, args.format).await;
     }
     let graph = graph_of(&project)?;
     let ids = graph
@@ -33,6 +37,14 @@ pub async fn run(args: ShowArgs, global: &Global) -> anyhow::Result<()> {
             "`{}` is base, which is no revision: name a revision to show",
             args.revision
         );
+    }
+    if args.format == Format::Json {
+        let list: Vec<_> = ids
+            .iter()
+            .filter_map(|id| graph.get(id))
+            .map(|node| json(&project, &graph, node, None))
+            .collect();
+        return print_json(&list.into());
     }
     for id in ids {
         let node = graph.get(&id).expect("a resolved id is in the graph");
@@ -45,8 +57,30 @@ async fn show_stored(
     revision: &str,
     project: &aludel::project::Project,
     global: &Global,
+    format: Format,
 ) -> anyhow::Result<()> {
     let (entry, files) = aludel::ops::stored(project, &global.options(), revision).await?;
+    if format == Format::Json {
+        // A file's text where it is text, its size always: JSON cannot
+        // carry bytes, and `show --stored` is for reading what ran.
+        let files: Vec<_> = files
+            .iter()
+            .map(|(path, bytes)| {
+                let text = std::str::from_utf8(bytes)
+                    .ok()
+                    .filter(|_| !bytes.contains(&0));
+                serde_json::json!({ "path": path, "bytes": bytes.len(), "text": text })
+            })
+            .collect();
+        return print_json(&serde_json::json!({
+            "revision": entry.revision,
+            "artifact": entry.artifact,
+            "outcome": entry.outcome.to_string(),
+            "stored_at": entry.started_at,
+            "checksum": entry.checksum,
+            "files": files,
+        }));
+    }
     println!("Revision: {}", entry.revision);
     println!(
         "Stored: {} ({} at {})",
