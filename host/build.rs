@@ -1,5 +1,10 @@
 //! Builds the built-in `sql` plugin for wasm32-wasip2 so the host can embed
 //! it: a user of aludel never needs a wasm toolchain to run SQL revisions.
+//!
+//! In a checkout the plugin is built from `plugins/sql`. The crate as
+//! `cargo package` makes it has no `plugins/` beside it: there the plugin
+//! comes from `prebuilt/aludel_plugin_sql.wasm`, which `scripts/package`
+//! builds from the same sources and puts into the package.
 
 use std::env;
 use std::path::PathBuf;
@@ -11,12 +16,26 @@ fn main() {
         .parent()
         .expect("host/ sits in the workspace")
         .to_path_buf();
+    let out =
+        PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("aludel_plugin_sql.wasm");
+    if !root.join("plugins/sql/Cargo.toml").is_file() {
+        let prebuilt = manifest_dir.join("prebuilt/aludel_plugin_sql.wasm");
+        println!("cargo:rerun-if-changed={}", prebuilt.display());
+        std::fs::copy(&prebuilt, &out).unwrap_or_else(|e| {
+            panic!(
+                "neither plugins/sql (a checkout) nor {} (a package made by \
+                 scripts/package) is here: {e}",
+                prebuilt.display()
+            )
+        });
+        return;
+    }
     for path in [
         "plugins/sql/src",
         "plugins/sql/Cargo.toml",
         "sdk/src",
         "sdk/Cargo.toml",
-        "wit",
+        "sdk/wit",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
@@ -56,8 +75,6 @@ fn main() {
         );
     }
     let built = target_dir.join("wasm32-wasip2/release/aludel_plugin_sql.wasm");
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("aludel_plugin_sql.wasm");
     std::fs::copy(&built, &out)
         .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", built.display(), out.display()));
 }

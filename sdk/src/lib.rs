@@ -115,7 +115,7 @@ pub use value::Value;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "migration",
         pub_export_macro: true,
         default_bindings_module: "aludel_sdk::bindings",

@@ -81,3 +81,49 @@ fn a_0_1_0_component_whose_directory_is_gone_downgrades_from_its_stored_artifact
     assert!(p.versions().is_empty());
     assert!(!p.has_table("v01_items"));
 }
+
+/// Every file under `dir`, relative to it, with its bytes.
+fn wit_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("read the WIT directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                out.insert(name, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn the_crates_copies_of_the_contract_are_the_contract_in_wit() {
+    // A published crate cannot reach ../wit: each holds its own copy, and
+    // a copy that drifts from the workspace's wit/ fails here.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let contract = wit_files(&root.join("wit"));
+    assert!(
+        contract.contains_key("migration.wit"),
+        "{:?}",
+        contract.keys()
+    );
+    assert_eq!(
+        wit_files(&root.join("host/wit")),
+        contract,
+        "host/wit differs from wit/: copy wit/ over it (cp -r wit/. host/wit/)"
+    );
+    let sdk = wit_files(&root.join("sdk/wit"));
+    assert_eq!(
+        sdk.keys().collect::<Vec<_>>(),
+        ["migration.wit"],
+        "the SDK builds against the current contract only"
+    );
+    assert_eq!(
+        sdk["migration.wit"], contract["migration.wit"],
+        "sdk/wit/migration.wit differs from wit/migration.wit: copy it over"
+    );
+}

@@ -17,7 +17,7 @@
 //! one by one (`v0_1::add_to_linker`), not through its world.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "wit",
     world: "aludel:migration/migration@0.2.0",
     imports: { default: async | trappable },
     exports: { default: async },
@@ -31,7 +31,7 @@ pub use self::aludel::migration::{batches, database, log, progress, types};
 /// The frozen `aludel:migration@0.1.0` (wit/v0.1.0/).
 pub mod v0_1 {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.0",
+        path: "wit/v0.1.0",
         world: "aludel:migration/migration@0.1.0",
         imports: { default: async | trappable },
         exports: { default: async },
