@@ -28,4 +28,5 @@ mod python;
 mod sandbox;
 mod sqlite;
 mod support;
+mod tls;
 mod transform;
