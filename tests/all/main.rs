@@ -29,4 +29,5 @@ mod python;
 mod sandbox;
 mod sqlite;
 mod support;
+mod tls;
 mod transform;

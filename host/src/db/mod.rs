@@ -24,6 +24,7 @@ mod sqlite;
 mod sqlite_deadline;
 mod sqlite_guard;
 mod sqlite_many;
+mod tls;
 mod values;
 
 use std::fmt;
@@ -270,6 +271,17 @@ pub enum ConnectError {
         url: String,
         #[source]
         source: sqlx::Error,
+    },
+    /// TLS refused the connection, or the URL's TLS settings cannot work:
+    /// `problem` names the host and what failed, `fix` the parameter to
+    /// change (see docs/connecting.md).
+    #[error("cannot connect to {url}: {problem}\n  {fix}")]
+    Tls {
+        url: String,
+        problem: String,
+        fix: String,
+        #[source]
+        source: Option<sqlx::Error>,
     },
     #[error(
         "unsupported database URL {url}: aludel speaks sqlite: (a file such as \

@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use sqlx::mysql::types::MySqlTime;
 use sqlx::mysql::{
     MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
-    MySqlTypeInfo,
+    MySqlSslMode, MySqlTypeInfo,
 };
 use sqlx::types::time::{Date, PrimitiveDateTime, Time, UtcOffset};
 use sqlx::{
@@ -43,6 +43,7 @@ use sqlx::{
 };
 
 use super::dialect::{self, TempTableCursor, quote};
+use super::tls;
 use super::values;
 use super::{
     Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, Privilege, RowSet,
@@ -52,28 +53,60 @@ use super::{
 /// Cursors page through a temporary table (see the module doc).
 const CURSOR_TABLE: TempTableCursor = TempTableCursor::Mysql;
 
-/// Parses a `mysql://` or `mariadb://` URL into sqlx's options.
+/// Parses a `mysql://` or `mariadb://` URL into sqlx's options. An
+/// `ssl-ca` without an `ssl-mode` means `VERIFY_CA` (sqlx would stay at
+/// `PREFERRED`, which never reads the CA and may not even encrypt): whoever
+/// names a CA wants the server checked against it. A CA file that cannot
+/// be read is named before connecting. Every connection aludel opens (the
+/// migrating one, the run lock's, the canceller's) is made from these, so
+/// all have the same TLS.
 fn options(url: &str) -> Result<MySqlConnectOptions, ConnectError> {
     let mapped = match url.strip_prefix("mariadb://") {
         Some(rest) => format!("mysql://{rest}"),
         None => url.to_string(),
     };
-    MySqlConnectOptions::from_str(&mapped)
+    let mut options = MySqlConnectOptions::from_str(&mapped)
         .map(|o| o.pipes_as_concat(false))
         .map_err(|source| ConnectError::Failed {
             url: super::redact_url(url),
             source,
-        })
+        })?;
+    if let Some(ca) = tls::query_param(url, &["ssl-ca", "sslca"]).filter(|ca| !ca.is_empty()) {
+        if tls::query_param(url, &["ssl-mode", "sslmode"]).is_none() {
+            options = options.ssl_mode(MySqlSslMode::VerifyCa);
+        }
+        if matches!(
+            options.get_ssl_mode(),
+            MySqlSslMode::VerifyCa | MySqlSslMode::VerifyIdentity
+        ) {
+            tls::check_certificate_file(url, "ssl-ca", &ca)?;
+        }
+    }
+    Ok(options)
+}
+
+/// A mode as the URL spells it.
+fn mode_name(mode: MySqlSslMode) -> &'static str {
+    match mode {
+        MySqlSslMode::Disabled => "DISABLED",
+        MySqlSslMode::Preferred => "PREFERRED",
+        MySqlSslMode::Required => "REQUIRED",
+        MySqlSslMode::VerifyCa => "VERIFY_CA",
+        MySqlSslMode::VerifyIdentity => "VERIFY_IDENTITY",
+    }
 }
 
 async fn open(url: &str) -> Result<MySqlConnection, ConnectError> {
-    options(url)?
-        .connect()
-        .await
-        .map_err(|source| ConnectError::Failed {
-            url: super::redact_url(url),
+    let options = options(url)?;
+    options.connect().await.map_err(|source| {
+        tls::connect_error(
+            Dialect::Mysql,
+            url,
+            options.get_host(),
+            mode_name(options.get_ssl_mode()),
             source,
-        })
+        )
+    })
 }
 
 /// A database error with MySQL's error number as its code (`1146`); the
@@ -1026,6 +1059,25 @@ mod tests {
             err.message,
             "parameter 2: \"29/02/2024\" is not a valid date value; expected YYYY-MM-DD"
         );
+    }
+
+    #[test]
+    fn an_ssl_ca_without_an_ssl_mode_means_verify_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let ca = ca.display();
+        let mode = |url: &str| mode_name(options(url).unwrap().get_ssl_mode());
+        assert_eq!(mode(&format!("mysql://h/db?ssl-ca={ca}")), "VERIFY_CA");
+        assert_eq!(
+            mode(&format!("mysql://h/db?ssl-mode=REQUIRED&ssl-ca={ca}")),
+            "REQUIRED"
+        );
+        assert_eq!(mode("mysql://h/db"), "PREFERRED");
+        let missing = options("mysql://h/db?ssl-ca=/nonexistent.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read the ssl-ca file"), "{missing}");
     }
 
     #[test]

@@ -29,8 +29,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{
-    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgRow, PgTypeInfo, PgTypeKind,
-    PgValueFormat, PgValueRef,
+    PgArgumentBuffer, PgArguments, PgConnectOptions, PgConnection, PgRow, PgSslMode, PgTypeInfo,
+    PgTypeKind, PgValueFormat, PgValueRef,
 };
 use sqlx::types::BigDecimal;
 use sqlx::types::Uuid;
@@ -41,6 +41,7 @@ use sqlx::{
 };
 
 use super::dialect::{self, quote};
+use super::tls;
 use super::values;
 use super::{
     Canceller, ConnectError, Connection, Cursor, DbError, Dialect, LockError, Privilege, RowSet,
@@ -90,15 +91,91 @@ const BULK_BYTES: usize = 8 << 20;
 
 const ENDED_MARK: &str = "aludel: the transaction was ended by the revision";
 
-async fn open(url: &str, application_name: &str) -> Result<PgConnection, ConnectError> {
-    let failed = |source| ConnectError::Failed {
+/// sqlx's options for `url`, with what libpq does and sqlx does not:
+/// `sslrootcert=system` (the platform's roots, which aludel trusts anyway,
+/// and `verify-full` unless a weaker mode is asked for, which is refused),
+/// `sslmode=require` with a root certificate checks the CA as `verify-ca`
+/// does, and a root certificate file that cannot be read is named before
+/// connecting. Every connection aludel opens (the migrating one, the run
+/// lock's, the canceller's) is made from these, so all have the same TLS.
+fn options(url: &str) -> Result<PgConnectOptions, ConnectError> {
+    let mut options = PgConnectOptions::from_str(url).map_err(|source| ConnectError::Failed {
         url: super::redact_url(url),
         source,
-    };
-    let options = PgConnectOptions::from_str(url)
-        .map_err(failed)?
-        .application_name(application_name);
-    options.connect().await.map_err(failed)
+    })?;
+    let root = tls::query_param(url, &["sslrootcert", "ssl-root-cert", "ssl-ca"])
+        .or_else(|| std::env::var("PGSSLROOTCERT").ok());
+    let mode_given = tls::query_param(url, &["sslmode", "ssl-mode"])
+        .or_else(|| std::env::var("PGSSLMODE").ok())
+        .is_some();
+    match root.as_deref() {
+        None | Some("") => {}
+        Some("system") => {
+            // Nothing to add to the platform's roots (sqlx would read a
+            // file named "system").
+            options = options.ssl_root_cert_from_pem(Vec::new());
+            match options.get_ssl_mode() {
+                PgSslMode::VerifyFull => {}
+                _ if !mode_given => options = options.ssl_mode(PgSslMode::VerifyFull),
+                weak => {
+                    return Err(ConnectError::Tls {
+                        url: super::redact_url(url),
+                        problem: format!(
+                            "sslrootcert=system trusts the platform's root certificates,                              which check a server only together with its name, and                              sslmode={} does not check the name",
+                            mode_name(weak)
+                        ),
+                        fix: "use sslmode=verify-full with sslrootcert=system                               (as libpq requires too), or leave sslmode out"
+                            .to_string(),
+                        source: None,
+                    });
+                }
+            }
+        }
+        Some(path) => {
+            if matches!(options.get_ssl_mode(), PgSslMode::Require) {
+                options = options.ssl_mode(PgSslMode::VerifyCa);
+            }
+            if matches!(
+                options.get_ssl_mode(),
+                PgSslMode::VerifyCa | PgSslMode::VerifyFull
+            ) {
+                tls::check_certificate_file(url, "sslrootcert", path)?;
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// A mode as the URL spells it.
+fn mode_name(mode: PgSslMode) -> &'static str {
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
+/// The error of a connection made from `options` that failed, saying what
+/// TLS did where it was TLS.
+fn connect_failed(url: &str, options: &PgConnectOptions, source: sqlx::Error) -> ConnectError {
+    tls::connect_error(
+        Dialect::Postgresql,
+        url,
+        options.get_host(),
+        mode_name(options.get_ssl_mode()),
+        source,
+    )
+}
+
+async fn open(url: &str, application_name: &str) -> Result<PgConnection, ConnectError> {
+    let options = options(url)?.application_name(application_name);
+    options
+        .connect()
+        .await
+        .map_err(|e| connect_failed(url, &options, e))
 }
 
 /// How often a server checks, during a long statement, that aludel's client
@@ -111,13 +188,7 @@ const CLIENT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// Opens aludel's migrating session, set up by startup parameters (no round
 /// trip): `lock_timeout`, and the dead-client check where the server has it.
 async fn open_session(url: &str, session: &Session) -> Result<PgConnection, ConnectError> {
-    let failed = |source| ConnectError::Failed {
-        url: super::redact_url(url),
-        source,
-    };
-    let base = PgConnectOptions::from_str(url)
-        .map_err(failed)?
-        .application_name(APPLICATION_NAME);
+    let base = options(url)?.application_name(APPLICATION_NAME);
     let base = match session.lock_timeout {
         Some(t) => base.options([("lock_timeout", format!("{}ms", t.as_millis().max(1)))]),
         None => base,
@@ -138,9 +209,11 @@ async fn open_session(url: &str, session: &Session) -> Result<PgConnection, Conn
                 "the server has no client_connection_check_interval (PostgreSQL < 14): {}",
                 e.message()
             );
-            base.connect().await.map_err(failed)
+            base.connect()
+                .await
+                .map_err(|e| connect_failed(url, &base, e))
         }
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(connect_failed(url, &checked, e)),
     }
 }
 
@@ -1194,6 +1267,43 @@ fn describe_backend(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_certificate_makes_require_check_the_ca_and_system_means_verify_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let ca = ca.display();
+        let mode = |url: &str| options(url).map(|o| mode_name(o.get_ssl_mode()));
+        assert_eq!(
+            mode(&format!("postgres://h/db?sslmode=require&sslrootcert={ca}")).unwrap(),
+            "verify-ca"
+        );
+        assert_eq!(
+            mode(&format!(
+                "postgres://h/db?sslmode=verify-full&sslrootcert={ca}"
+            ))
+            .unwrap(),
+            "verify-full"
+        );
+        assert_eq!(mode("postgres://h/db?sslmode=require").unwrap(), "require");
+        if std::env::var_os("PGSSLMODE").is_none() {
+            assert_eq!(
+                mode("postgres://h/db?sslrootcert=system").unwrap(),
+                "verify-full"
+            );
+        }
+        let refused = mode("postgres://h/db?sslmode=verify-ca&sslrootcert=system")
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("use sslmode=verify-full"), "{refused}");
+        // A root certificate that is not read (no check asked for) is not
+        // looked for either.
+        assert_eq!(
+            mode("postgres://h/db?sslmode=disable&sslrootcert=/nonexistent.pem").unwrap(),
+            "disable"
+        );
+    }
 
     #[test]
     fn lock_keys_are_stable() {
