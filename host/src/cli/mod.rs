@@ -11,6 +11,7 @@ mod drift;
 mod format;
 mod heads;
 mod history;
+mod import;
 mod init;
 mod log;
 mod merge;
@@ -109,6 +110,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Compare the database with what its applied revisions produce (exit 1 on drift).
     Drift(drift::DriftArgs),
+    /// Bring a history over from another tool: `import alembic`, `import alembic-version`.
+    Import(import::ImportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -132,6 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accept(args) => block_on(accept::run(args, &global)),
         Command::Check(args) => block_on(check::run(args, &global)),
         Command::Drift(args) => block_on(drift::run(args, &global)),
+        Command::Import(args) => block_on(import::run(args, &global)),
     }
 }
 
