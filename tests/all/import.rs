@@ -167,6 +167,17 @@ fn port_by_hand(p: &TestProject) {
                 .is_some_and(|n| n.to_string_lossy().starts_with(READS_ROWS))
         })
         .expect("the data migration was imported");
+    // The skeleton: the upgrade refuses with the reason, the downgrade
+    // (pure DDL) is frozen, and the Alembic source is kept to port from.
+    let skeleton = std::fs::read_to_string(dir.join("migration.py")).expect("migration.py");
+    assert!(
+        skeleton.contains("NEEDS PORTING")
+            && skeleton.contains("raise NotImplementedError(")
+            && skeleton.contains("DOWNGRADE_STATEMENTS = [")
+            && skeleton.contains("DROP INDEX ix_users_name")
+            && skeleton.contains("# def upgrade():"),
+        "{skeleton}"
+    );
     let manifest = dir.join("revision.toml");
     let text = std::fs::read_to_string(&manifest).expect("revision.toml");
     assert!(text.contains("plugin = \"python\""), "{text}");

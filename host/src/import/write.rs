@@ -306,6 +306,12 @@ fn python_direction(
     }
 }
 
+/// `text` inside a `"""` docstring: backslashes and quotes read as
+/// themselves.
+fn docstring(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 fn python_files(
     project: &Project,
     dialect: Dialect,
@@ -316,9 +322,9 @@ fn python_files(
     let source = std::fs::read_to_string(&revision.path).unwrap_or_default();
     let mut py = format!(
         "\"\"\"{}\n\nImported from Alembic ({}) by `aludel import alembic`: NEEDS PORTING.\n{}\n\nPort each function that raises to aludel's Python SDK (docs/revisions.md), or\nreplace this revision with an SQL one (upgrade.sql, downgrade.sql and\n`plugin = \"sql\"` in revision.toml). The Alembic source is at the end of this\nfile. What was frozen was recorded on a scratch {} database.\n\"\"\"\n\nfrom aludel import db  # noqa: F401\n\n\n",
-        revision.message.replace("\"\"\"", "'''"),
-        origin(project, revision).replace('\n', " "),
-        reason.replace("\"\"\"", "'''"),
+        docstring(&revision.message),
+        docstring(&origin(project, revision).replace('\n', " ")),
+        docstring(reason),
         dialect_label(dialect)
     );
     py.push_str(&python_direction("upgrade", revision, &rendered.upgrade));
