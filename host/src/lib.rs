@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod escape;
 pub mod graph;
+pub mod import;
 pub mod ledger;
 pub mod migrate;
 pub mod ops;

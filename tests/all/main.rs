@@ -18,6 +18,7 @@ mod hostile;
 mod hostile_ledger;
 mod hostile_time;
 mod hostile_tx;
+mod import;
 mod js;
 mod library;
 mod mysql;

@@ -12,6 +12,7 @@ mod drift;
 mod format;
 mod heads;
 mod history;
+mod import;
 mod init;
 mod log;
 mod merge;
@@ -148,6 +149,11 @@ pub enum Command {
         after_help = "Examples:\n  aludel completions bash > ~/.local/share/bash-completion/completions/aludel\n  aludel completions zsh > \"${fpath[1]}/_aludel\"\n  aludel completions fish > ~/.config/fish/completions/aludel.fish"
     )]
     Completions(completions::CompletionsArgs),
+    /// Bring a history over from another tool: `import alembic`, `import alembic-version`.
+    #[command(
+        after_help = "Examples:\n  aludel import alembic ../myapp --python ../myapp/.venv/bin/python\n  aludel --url postgres://app@db.example/app import alembic-version"
+    )]
+    Import(import::ImportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -172,6 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => block_on(check::run(args, &global)),
         Command::Drift(args) => block_on(drift::run(args, &global)),
         Command::Completions(args) => completions::run(args),
+        Command::Import(args) => block_on(import::run(args, &global)),
     }
 }
 
