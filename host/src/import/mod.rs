@@ -88,8 +88,15 @@ pub enum ImportError {
          history first (`aludel import alembic`), from the same revisions the database ran"
     )]
     UnknownHead { table: String, id: String },
+    /// Boxed: aludel's own error is large, and an import error is rare.
     #[error(transparent)]
-    Aludel(#[from] crate::Error),
+    Aludel(Box<crate::Error>),
+}
+
+impl From<crate::Error> for ImportError {
+    fn from(e: crate::Error) -> Self {
+        ImportError::Aludel(Box::new(e))
+    }
 }
 
 /// What `aludel import alembic` is asked.
