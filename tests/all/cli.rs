@@ -220,3 +220,32 @@ fn json_output_is_the_only_thing_on_stdout_and_text_stays_alembic_s() {
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("only JSON on stdout");
     assert_eq!(v, serde_json::json!({"revisions": [], "part_way": []}));
 }
+
+#[test]
+fn check_prints_its_differences_as_json_like_its_snapshot() {
+    let p = TestProject::new();
+    p.sql_revision(
+        "aaaa00000001",
+        None,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n",
+        "DROP TABLE users;\n",
+    );
+    p.ok(&["upgrade", "head"]);
+    std::fs::create_dir_all(p.root().join("models")).unwrap();
+    std::fs::write(
+        p.root().join("models/schema.sql"),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, name TEXT);\n\
+         CREATE INDEX users_email ON users (email);\n",
+    )
+    .unwrap();
+    let config = p.root().join("aludel.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[models]\nsql = [\"models/*.sql\"]\n"),
+    )
+    .unwrap();
+    let run = p.aludel(&["check", "--format", "json"]);
+    assert!(!run.success, "differences fail check");
+    snapshot("cli_check.json", &normalised(&p, &run.stdout));
+}
