@@ -29,3 +29,4 @@ mod sandbox;
 mod sqlite;
 mod support;
 mod transform;
+mod urls;
