@@ -6,11 +6,10 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let (args, env_file) = cli::parse();
     cli::init_logging(args.global.log_detail, args.global.quiet);
+    cli::log_env_file(&env_file);
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -32,3 +32,4 @@ mod sqlite;
 mod support;
 mod tls;
 mod transform;
+mod urls;

@@ -68,7 +68,7 @@ impl Scratch {
                     .map_err(|e| {
                         AutogenError::Dev(format!("cannot make a temporary directory: {e}"))
                     })?;
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("dev.db").display());
+                let url = format!("sqlite:{}?mode=rwc", dir.path().join("dev.db").display());
                 Ok(Scratch {
                     url,
                     kind: Kind::File(dir),

@@ -7,6 +7,7 @@ mod build;
 mod check;
 mod completions;
 mod current;
+mod dotenv;
 mod downgrade;
 mod drift;
 mod format;
@@ -59,9 +60,14 @@ pub struct Global {
         env = "ALUDEL_CONFIG"
     )]
     pub config: PathBuf,
-    /// The database URL; overrides DATABASE_URL and aludel.toml.
+    /// The database URL; overrides DATABASE_URL, .env and aludel.toml.
+    /// aludel's own forms and SQLAlchemy's (postgresql+psycopg2://…).
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<String>,
+    /// Read DATABASE_URL and ALUDEL_* settings from this file instead of
+    /// the .env beside the config file; the environment still wins.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
     /// More log detail on stderr (-v: debug, -vv: trace). `--verbose` on
     /// history, heads, current and branches is Alembic's detailed listing.
     #[arg(short = 'v', global = true, action = clap::ArgAction::Count)]
@@ -156,6 +162,44 @@ pub enum Command {
     Import(import::ImportArgs),
 }
 
+/// The command line, read after the `.env` file it names (see
+/// [`dotenv`]): parsed once to find that file, and again once its values
+/// are in the environment, so that clap's `env =` settings see them. A
+/// `.env` that cannot be read ends the process as any other error does.
+pub fn parse() -> (Cli, Option<dotenv::Loaded>) {
+    let first = Cli::parse();
+    match dotenv::load(&first.global) {
+        Ok(Some(loaded)) if !loaded.set.is_empty() => (Cli::parse(), Some(loaded)),
+        Ok(loaded) => (first, loaded),
+        Err(err) => {
+            eprintln!("error: {}", aludel::escape::controls(&format!("{err:#}")));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Says, once the logger is up, what a `.env` file set: names only.
+pub fn log_env_file(loaded: &Option<dotenv::Loaded>) {
+    let Some(loaded) = loaded else { return };
+    tracing::debug!(
+        "read {}: set {}{}",
+        loaded.path.display(),
+        if loaded.set.is_empty() {
+            "nothing".to_string()
+        } else {
+            loaded.set.join(", ")
+        },
+        if loaded.overridden.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the environment's own {} won",
+                loaded.overridden.join(", ")
+            )
+        }
+    );
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
     match cli.command {
@@ -239,8 +283,8 @@ fn open_project(global: &Global) -> anyhow::Result<Project> {
 }
 
 impl Global {
-    /// What the library's verbs are told: --url (or DATABASE_URL, through
-    /// clap) and --lock-timeout.
+    /// What the library's verbs are told: --url (or DATABASE_URL, from the
+    /// environment or .env, through clap) and --lock-timeout.
     fn options(&self) -> ops::Options {
         ops::Options {
             url: self.url.clone(),

@@ -25,6 +25,7 @@ mod sqlite_deadline;
 mod sqlite_guard;
 mod sqlite_many;
 mod tls;
+pub mod url;
 mod values;
 
 use std::fmt;
@@ -283,14 +284,8 @@ pub enum ConnectError {
         #[source]
         source: Option<sqlx::Error>,
     },
-    #[error(
-        "unsupported database URL {url}: aludel speaks sqlite: (a file such as \
-         sqlite:app.db, or sqlite::memory:), postgres:// or postgresql://, and \
-         mysql:// or mariadb://\n  \
-         give a URL with one of these schemes in --url, DATABASE_URL or [database] url \
-         in aludel.toml"
-    )]
-    UnsupportedScheme { url: String },
+    #[error(transparent)]
+    Url(#[from] url::UrlError),
     #[error("no database URL: pass --url, set DATABASE_URL, or set [database] url in aludel.toml")]
     Missing,
 }
@@ -576,57 +571,88 @@ pub async fn connect(url: &str) -> Result<Box<dyn Connection>, ConnectError> {
     connect_with(url, &Session::default()).await
 }
 
-/// Opens a connection for a database URL, set up as `session` says.
+/// Opens a connection for a database URL, set up as `session` says. The
+/// URL is any form [`url::parse`] reads (aludel's own and SQLAlchemy's);
+/// errors name it as it was given.
 pub async fn connect_with(
     url: &str,
     session: &Session,
 ) -> Result<Box<dyn Connection>, ConnectError> {
-    if url.starts_with("sqlite:") {
-        Ok(Box::new(
-            sqlite::SqliteBackend::connect_with(url, session).await?,
-        ))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(
-            postgres::PostgresBackend::connect_with(url, session).await?,
-        ))
-    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        Ok(Box::new(
-            mysql::MysqlBackend::connect_with(url, session).await?,
-        ))
-    } else {
-        Err(ConnectError::UnsupportedScheme {
-            url: redact_url(url),
-        })
+    let read = url::parse(url)?;
+    for dropped in &read.dropped {
+        tracing::warn!(
+            "ignoring the query parameter `{}` of the database URL: {}",
+            dropped.key,
+            dropped.reason
+        );
+    }
+    let opened: Result<Box<dyn Connection>, ConnectError> = match read.dialect {
+        Dialect::Sqlite => sqlite::SqliteBackend::connect_with(&read.url, session)
+            .await
+            .map(|c| Box::new(c) as Box<dyn Connection>),
+        Dialect::Postgresql => postgres::PostgresBackend::connect_with(&read.url, session)
+            .await
+            .map(|c| Box::new(c) as Box<dyn Connection>),
+        Dialect::Mysql => mysql::MysqlBackend::connect_with(&read.url, session)
+            .await
+            .map(|c| Box::new(c) as Box<dyn Connection>),
+    };
+    opened.map_err(|e| as_given(e, url))
+}
+
+/// A connection error about the URL a backend was handed, told about the
+/// URL the user gave (the two differ for SQLAlchemy's forms).
+fn as_given(error: ConnectError, given: &str) -> ConnectError {
+    match error {
+        ConnectError::Failed { source, .. } => ConnectError::Failed {
+            url: redact_url(given),
+            source,
+        },
+        other => other,
     }
 }
 
 /// The dialect a database URL speaks, from its scheme alone: offline mode
 /// needs it without connecting.
 pub fn dialect_of_url(url: &str) -> Option<Dialect> {
-    let scheme = url.split(':').next()?;
-    match scheme {
-        "sqlite" => Some(Dialect::Sqlite),
-        "postgres" | "postgresql" => Some(Dialect::Postgresql),
-        "mysql" | "mariadb" => Some(Dialect::Mysql),
-        _ => None,
-    }
+    url::dialect_of(url)
 }
 
 /// Takes the run-wide lock named `name` for the database at `url`, waiting
 /// up to `timeout` for another run to release it.
 pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<Box<dyn RunLock>, LockError> {
-    if url.starts_with("sqlite:") {
-        Ok(Box::new(sqlite::lock(url, name, timeout).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(postgres::lock(url, name, timeout).await?))
-    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        Ok(Box::new(mysql::lock(url, name, timeout).await?))
-    } else {
-        Err(ConnectError::UnsupportedScheme {
-            url: redact_url(url),
-        }
-        .into())
-    }
+    let read = url::parse(url).map_err(ConnectError::from)?;
+    let locked: Result<Box<dyn RunLock>, LockError> = match read.dialect {
+        Dialect::Sqlite => sqlite::lock(&read.url, name, timeout)
+            .await
+            .map(|l| Box::new(l) as Box<dyn RunLock>),
+        Dialect::Postgresql => postgres::lock(&read.url, name, timeout)
+            .await
+            .map(|l| Box::new(l) as Box<dyn RunLock>),
+        Dialect::Mysql => mysql::lock(&read.url, name, timeout)
+            .await
+            .map(|l| Box::new(l) as Box<dyn RunLock>),
+    };
+    // A backend names the target by the URL it was handed; the user knows
+    // the one they gave.
+    let handed = redact_url(&read.url);
+    let given = || redact_url(url);
+    locked.map_err(|e| match e {
+        LockError::Connect(c) => LockError::Connect(as_given(c, url)),
+        LockError::Timeout {
+            target,
+            waited,
+            holder,
+        } => LockError::Timeout {
+            target: if target == handed { given() } else { target },
+            waited,
+            holder,
+        },
+        LockError::Failed { target, source } => LockError::Failed {
+            target: if target == handed { given() } else { target },
+            source,
+        },
+    })
 }
 
 /// The URL with every secret it may hold replaced, for messages and logs:
@@ -787,26 +813,6 @@ mod tests {
     }
 
     #[test]
-    fn an_unsupported_scheme_lists_every_supported_one_and_says_where_to_fix_it() {
-        let message = ConnectError::UnsupportedScheme {
-            url: "oracle://db.example/x".into(),
-        }
-        .to_string();
-        assert!(message.starts_with("unsupported database URL oracle://db.example/x"));
-        for scheme in [
-            "sqlite:",
-            "postgres://",
-            "postgresql://",
-            "mysql://",
-            "mariadb://",
-        ] {
-            assert!(message.contains(scheme), "{scheme}: {message}");
-        }
-        assert!(message.contains("--url, DATABASE_URL or [database] url"));
-        assert!(!message.contains("planned"));
-    }
-
-    #[test]
     fn every_scheme_connect_accepts_names_a_dialect() {
         assert_eq!(dialect_of_url("sqlite:app.db"), Some(Dialect::Sqlite));
         assert_eq!(dialect_of_url("postgres://h/d"), Some(Dialect::Postgresql));
@@ -817,6 +823,18 @@ mod tests {
         assert_eq!(dialect_of_url("mysql://h/d"), Some(Dialect::Mysql));
         assert_eq!(dialect_of_url("mariadb://h/d"), Some(Dialect::Mysql));
         assert_eq!(dialect_of_url("oracle://h/d"), None);
+        // SQLAlchemy's forms, the ambiguous `sqlite:///` one too: its
+        // dialect is clear even where its file is not.
+        assert_eq!(dialect_of_url("sqlite:///app.db"), Some(Dialect::Sqlite));
+        assert_eq!(
+            dialect_of_url("postgresql+asyncpg://h/d"),
+            Some(Dialect::Postgresql)
+        );
+        assert_eq!(
+            dialect_of_url("mariadb+mariadbconnector://h/d"),
+            Some(Dialect::Mysql)
+        );
+        assert_eq!(dialect_of_url("mysql+oursql://h/d"), None);
     }
 
     #[test]

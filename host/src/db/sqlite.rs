@@ -534,7 +534,19 @@ pub async fn lock(url: &str, name: &str, timeout: Duration) -> Result<FileLock, 
     })?;
     let db = options.get_filename();
     let db_name = db.to_string_lossy();
-    if db_name.is_empty() || db_name == ":memory:" || url.contains("mode=memory") {
+    // `sqlite::memory:` is private to its connection: nothing to lock (sqlx
+    // names it `file:sqlx-in-memory-N`, which is no file of ours either).
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if db_name.is_empty()
+        || db_name == ":memory:"
+        || path == ":memory:"
+        || url.contains("mode=memory")
+    {
         return Ok(FileLock { _file: None });
     }
     let path = std::path::PathBuf::from(format!("{db_name}.{name}.lock"));

@@ -272,27 +272,29 @@ impl RuntimeConfig {
     }
 }
 
-/// Makes the path of a `sqlite:` URL absolute against `root` when it is
-/// relative, keeping the query (`?mode=rwc`). Other URLs, absolute paths and
-/// in-memory databases come back unchanged.
+/// Makes the path of a SQLite URL absolute against `root` when it is
+/// relative, in the form the backends read (`sqlite:/root/app.db`, the
+/// query kept). Other URLs, and a URL that cannot be read (connecting
+/// says why), come back unchanged.
 ///
-/// Both `sqlite://aludel.db` and `sqlite:aludel.db` name `aludel.db`, as in
-/// sqlx; `sqlite:///var/db/x.db` names `/var/db/x.db`.
+/// `sqlite://aludel.db` and `sqlite:aludel.db` name `aludel.db`, as in
+/// sqlx; SQLAlchemy's `sqlite+pysqlite:///aludel.db` too, and its
+/// `sqlite:////var/db/x.db` names `/var/db/x.db`. `sqlite:///x.db` means
+/// two files (docs/connecting.md, "URLs"): see [`crate::db::url`].
 pub fn resolve_sqlite_url(url: &str, root: &Path) -> String {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return url.to_string();
-    };
-    let (path, query) = match rest.find('?') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
-        return url.to_string();
+    match crate::db::url::parse_in(url, Some(root)) {
+        Ok(read) if read.dialect == crate::db::Dialect::Sqlite => {
+            for dropped in &read.dropped {
+                tracing::warn!(
+                    "ignoring the query parameter `{}` of [database] url: {}",
+                    dropped.key,
+                    dropped.reason
+                );
+            }
+            read.url
+        }
+        _ => url.to_string(),
     }
-    format!("sqlite://{}{query}", root.join(path).display())
 }
 
 fn is_table_name(name: &str) -> bool {
@@ -515,15 +517,15 @@ mod tests {
         let root = Path::new("/proj");
         assert_eq!(
             resolve_sqlite_url("sqlite://aludel.db", root),
-            "sqlite:///proj/aludel.db"
+            "sqlite:/proj/aludel.db"
         );
         assert_eq!(
             resolve_sqlite_url("sqlite:data/x.db?mode=rwc", root),
-            "sqlite:///proj/data/x.db?mode=rwc"
+            "sqlite:/proj/data/x.db?mode=rwc"
         );
         assert_eq!(
             resolve_sqlite_url("sqlite:///var/x.db", root),
-            "sqlite:///var/x.db"
+            "sqlite:/var/x.db"
         );
         assert_eq!(
             resolve_sqlite_url("sqlite::memory:", root),

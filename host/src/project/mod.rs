@@ -391,7 +391,7 @@ mod tests {
         let url = project.database_url().unwrap();
         assert_eq!(
             url,
-            format!("sqlite://{}", project.root.join("aludel.db").display())
+            format!("sqlite:{}", project.root.join("aludel.db").display())
         );
     }
 
