@@ -388,3 +388,25 @@ fn import_refuses_a_directory_that_is_not_an_alembic_project() {
             .is_ok_and(|mut d| d.next().is_some())
     );
 }
+
+#[test]
+fn adoption_refuses_a_database_alembic_does_not_manage() {
+    let p = TestProject::new();
+    p.sql_revision(
+        "a0000000001",
+        None,
+        "CREATE TABLE t (x INTEGER);\n",
+        "DROP TABLE t;\n",
+    );
+    let err = p.fails(&["import", "alembic-version"]);
+    assert!(err.contains("has no alembic_version table"), "{err}");
+    // Alembic's table with a head this project does not have.
+    p.query("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)");
+    p.query("INSERT INTO alembic_version VALUES ('feedfacecafe')");
+    let err = p.fails(&["import", "alembic-version"]);
+    assert!(
+        err.contains("feedfacecafe") && err.contains("not a revision of this project"),
+        "{err}"
+    );
+    assert!(!p.has_table("aludel_version"), "nothing was stamped");
+}
