@@ -65,6 +65,13 @@ pub enum Error {
         position: String,
     },
     #[error(
+        "the database is managed by Alembic (it has alembic_version) and not yet by aludel: \
+         upgrading it from base would run again what Alembic ran. Adopt it first with \
+         `aludel import alembic-version`, which records Alembic's heads in aludel's version \
+         table; nothing was changed"
+    )]
+    ManagedByAlembic,
+    #[error(
         "revision {0} has no unresolved failure: `aludel resolve` is for revisions that failed part-way"
     )]
     NotFailed(String),

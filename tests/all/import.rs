@@ -324,6 +324,15 @@ fn round_trip(backend: Backend) {
     alembic(&half, &half_src, &["upgrade", &rev(8)]);
     half.query("INSERT INTO users (id, email) VALUES (1, 'Ann@Example.COM')");
     copy_dir(&p.root().join("versions"), &half.root().join("versions"));
+    // Not adopted yet: upgrading would start again from base. Refused,
+    // before aludel writes anything.
+    let tables_before = half.tables();
+    let refused = half.fails(&["upgrade", "head"]);
+    assert!(
+        refused.contains("managed by Alembic") && refused.contains("import alembic-version"),
+        "{refused}"
+    );
+    assert_eq!(half.tables(), tables_before, "the refusal wrote nothing");
     let adopted = half.ok(&["import", "alembic-version"]);
     assert_eq!(adopted, format!("{}\n{}\n", rev(6), rev(8)));
     assert_eq!(current(&half), [rev(6), rev(8)]);

@@ -240,6 +240,36 @@ impl Ledger {
             .collect()
     }
 
+    /// Whether Alembic manages this database and aludel does not yet: an
+    /// `alembic_version` table beside where aludel's version table would
+    /// be, and no version table of aludel's. Upgrading such a database from
+    /// base would run again what Alembic ran; `aludel import
+    /// alembic-version` adopts it instead.
+    pub async fn managed_by_alembic_only(
+        &mut self,
+        conn: &mut dyn Connection,
+    ) -> Result<bool, DbError> {
+        const ALEMBIC: &str = "alembic_version";
+        self.resolve(conn).await?;
+        let ours = self.sql_table().to_string();
+        let alembic = match ours.rsplit_once('.') {
+            Some((schema, _)) => format!("{schema}.{ALEMBIC}"),
+            None => ALEMBIC.to_string(),
+        };
+        if ours.eq_ignore_ascii_case(&alembic)
+            || self.version_known
+            || self.version_table_exists(conn).await?
+        {
+            return Ok(false);
+        }
+        let exists = table_exists(conn.dialect(), &alembic);
+        Ok(!conn
+            .query(&exists.sql, exists.params)
+            .await?
+            .rows
+            .is_empty())
+    }
+
     async fn version_table_exists(&self, conn: &mut dyn Connection) -> Result<bool, DbError> {
         let exists = table_exists(conn.dialect(), self.sql_table());
         Ok(!conn

@@ -69,6 +69,7 @@ impl Migrator<'_> {
     ) -> Result<Vec<Applied>, Error> {
         self.prepare_batched(&plan).await?;
         self.refuse_if_failed().await?;
+        self.refuse_if_alembic_manages(&plan).await?;
         // Compile and link everything first: a broken component is found
         // before the database is touched at all.
         let mut prepared = Vec::with_capacity(plan.len());
@@ -409,6 +410,23 @@ impl Migrator<'_> {
     }
 
     /// Refuses to run while a revision that failed part-way is unresolved.
+    /// A plan against a database only Alembic manages would start again
+    /// from base: refused before anything is written.
+    async fn refuse_if_alembic_manages(&mut self, plan: &[Step]) -> Result<(), Error> {
+        if plan.is_empty() || self.offline.is_some() {
+            return Ok(());
+        }
+        let (conn, ledger) = self.parts();
+        let alembic_only = ledger
+            .managed_by_alembic_only(conn)
+            .await
+            .map_err(|e| Error::database("looking for Alembic's version table", e))?;
+        if alembic_only {
+            return Err(Error::ManagedByAlembic);
+        }
+        Ok(())
+    }
+
     async fn refuse_if_failed(&mut self) -> Result<(), Error> {
         if self.offline.is_some() {
             // Offline there is no database to ask; the SQL is reviewed first.
