@@ -10,6 +10,22 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// The files src/plugin_build.rs embeds, relative to the workspace root;
+/// scripts/package copies the same list into prebuilt/sources.
+const PLUGIN_SOURCES: &[&str] = &[
+    "wit/migration.wit",
+    "plugins/python/app.py",
+    "sdk/python/aludel.py",
+    "plugins/js/src/plugin.js",
+    "plugins/js/package.json",
+    "plugins/js/wit/plugin.wit",
+    "plugins/js/wit/deps/cli/cli.wit",
+    "plugins/js/wit/deps/clocks/clocks.wit",
+    "plugins/js/wit/deps/filesystem/filesystem.wit",
+    "plugins/js/wit/deps/io/io.wit",
+    "sdk/js/aludel.js",
+];
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
@@ -18,7 +34,22 @@ fn main() {
         .to_path_buf();
     let out =
         PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("aludel_plugin_sql.wasm");
-    if !root.join("plugins/sql/Cargo.toml").is_file() {
+    // The sources of the interpreter plugins `aludel build` makes
+    // (src/plugin_build.rs): the checkout's, or the package's copy.
+    let checkout = root.join("plugins/sql/Cargo.toml").is_file();
+    let sources = if checkout {
+        root.clone()
+    } else {
+        manifest_dir.join("prebuilt/sources")
+    };
+    for path in PLUGIN_SOURCES {
+        println!("cargo:rerun-if-changed={}", sources.join(path).display());
+    }
+    println!(
+        "cargo:rustc-env=ALUDEL_PLUGIN_SOURCES={}",
+        sources.display()
+    );
+    if !checkout {
         let prebuilt = manifest_dir.join("prebuilt/aludel_plugin_sql.wasm");
         println!("cargo:rerun-if-changed={}", prebuilt.display());
         std::fs::copy(&prebuilt, &out).unwrap_or_else(|e| {

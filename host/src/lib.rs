@@ -18,6 +18,7 @@ pub mod import;
 pub mod ledger;
 pub mod migrate;
 pub mod ops;
+pub mod plugin_build;
 pub mod plugins;
 pub mod progress;
 pub mod project;

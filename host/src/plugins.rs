@@ -71,7 +71,9 @@ pub fn find(project: &Project, name: &str) -> Result<Cow<'static, [u8]>, String>
     }
     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     let hint = match name {
-        "python" => " (build it with plugins/python/build.sh, or set ALUDEL_PLUGIN_DIR)",
+        "python" | "js" => {
+            " (run `aludel build`, which builds it into the project's plugins/, or set ALUDEL_PLUGIN_DIR)"
+        }
         _ => " (or set ALUDEL_PLUGIN_DIR)",
     };
     Err(format!(

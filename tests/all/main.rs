@@ -23,6 +23,7 @@ mod js;
 mod library;
 mod mysql;
 mod offline;
+mod plugin_build;
 mod postgres;
 mod privileges;
 mod progress;

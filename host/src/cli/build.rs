@@ -1,4 +1,5 @@
-//! `aludel build [REV...]`
+//! `aludel build [REV...]`: the Rust revisions' components, and the
+//! interpreter plugins (python, js) the project's plugins/ lacks.
 
 use clap::Args;
 
@@ -21,8 +22,26 @@ pub fn run(args: BuildArgs, global: &Global) -> anyhow::Result<()> {
             b.bytes.div_ceil(1024)
         );
     }
-    if built.is_empty() {
-        eprintln!("nothing to build: no revision has `source = \"rust\"`");
+    // The interpreter plugins the revisions name, into plugins/, to be
+    // committed with the project (aludel::plugin_build).
+    let plugins = aludel::plugin_build::build_missing(&project)?;
+    for p in &plugins {
+        let how = match &p.copied_from {
+            Some(from) => format!("copied from {}", from.display()),
+            None => "built".to_string(),
+        };
+        eprintln!(
+            "plugin {} → {} ({} KiB, {how}): commit it with the project",
+            p.name,
+            p.path.display(),
+            p.bytes.div_ceil(1024)
+        );
+    }
+    if built.is_empty() && plugins.is_empty() {
+        eprintln!(
+            "nothing to build: no revision has `source = \"rust\"`, and every plugin the \
+             revisions name is in plugins/"
+        );
     }
     Ok(())
 }
