@@ -90,7 +90,7 @@ pub enum Command {
         after_help = "Examples:\n  aludel revision -m \"add users\"\n  aludel revision -m \"backfill emails\" --kind rust\n  aludel revision --autogenerate -m \"sync models\""
     )]
     Revision(revision::RevisionArgs),
-    /// Build revisions written in Rust into components.
+    /// Build the Rust revisions into components, and the python/js plugins plugins/ lacks.
     #[command(after_help = "Examples:\n  aludel build\n  aludel build 3f1c0a9e2b71")]
     Build(build::BuildArgs),
     /// Apply revisions up to a target (default: head).
