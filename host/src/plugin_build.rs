@@ -163,10 +163,8 @@ fn build_one(project: &Project, name: &str) -> Result<BuiltPlugin, PluginBuildEr
     let out = dir.join(format!("{name}.wasm"));
     // A release ships the plugins beside the binary: the same component,
     // no tools needed.
-    let shipped = crate::plugins::search_path(project)
+    let shipped = crate::plugins::shipped_dirs()
         .into_iter()
-        .skip(1)
-        .filter(|d| !d.ends_with("target/plugins"))
         .map(|d| d.join(format!("{name}.wasm")))
         .find(|p| p.is_file());
     if let Some(from) = shipped {

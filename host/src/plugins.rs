@@ -28,6 +28,19 @@ pub const PLUGIN_DIR_ENV: &str = "ALUDEL_PLUGIN_DIR";
 /// The directories searched for `<name>.wasm`, in order (see the module docs).
 pub fn search_path(project: &Project) -> Vec<PathBuf> {
     let mut dirs = vec![project.root.join("plugins")];
+    dirs.extend(shipped_dirs());
+    let checkout = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"));
+    if checkout.is_dir() {
+        dirs.push(checkout.to_path_buf());
+    }
+    dirs
+}
+
+/// Where plugins are installed apart from any project: `$ALUDEL_PLUGIN_DIR`
+/// and `plugins/` beside the executable (2 and 3 of the module docs).
+/// `aludel build` copies a plugin found here into a project.
+pub fn shipped_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os(PLUGIN_DIR_ENV).filter(|d| !d.is_empty()) {
         dirs.push(PathBuf::from(dir));
     }
@@ -36,10 +49,6 @@ pub fn search_path(project: &Project) -> Vec<PathBuf> {
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
     {
         dirs.push(exe_dir.join("plugins"));
-    }
-    let checkout = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins"));
-    if checkout.is_dir() {
-        dirs.push(checkout.to_path_buf());
     }
     dirs
 }
